@@ -1,0 +1,1 @@
+"""The operator's dashboard (installed as ``pyramid_elasticjobs.dashboard``)."""

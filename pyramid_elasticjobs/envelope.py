@@ -1,0 +1,77 @@
+"""The versioned JSON envelope that carries one job through SQS."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from .exceptions import EnvelopeError, UnsupportedEnvelopeVersion
+
+ENVELOPE_VERSION = 1
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """What a message body says: which job, with which (schema-dumped) arguments, and when."""
+
+    name: str
+    job_id: str
+    queue: str
+    arguments: dict[str, Any]
+    enqueued_at: datetime
+    run_at: datetime | None = None
+
+    def to_json(self) -> bytes:
+        """The exact bytes that are signed and sent."""
+        document = {
+            "v": ENVELOPE_VERSION,
+            "job": self.name,
+            "id": self.job_id,
+            "queue": self.queue,
+            "args": self.arguments,
+            "enqueued_at": self.enqueued_at.isoformat(),
+            "run_at": self.run_at.isoformat() if self.run_at else None,
+        }
+        return json.dumps(document, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready view, for logs and listeners."""
+        result: dict[str, Any] = json.loads(self.to_json())
+        return result
+
+    @classmethod
+    def from_json(cls, body: bytes) -> Envelope:
+        """Parse a message body; :class:`EnvelopeError` says what is wrong with it."""
+        try:
+            document = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as error:
+            raise EnvelopeError(f"message body is not valid JSON: {error}") from None
+        if not isinstance(document, dict):
+            raise EnvelopeError("message body is not a JSON object")
+        version = document.get("v")
+        if version != ENVELOPE_VERSION:
+            raise UnsupportedEnvelopeVersion(
+                f"envelope version {version!r} is not supported (this worker reads version "
+                f"{ENVELOPE_VERSION}); deploy one pyramid_elasticjobs version to web and worker"
+            )
+        try:
+            name, job_id, queue = document["job"], document["id"], document["queue"]
+            arguments = document["args"]
+            enqueued_at = _timestamp(document["enqueued_at"])
+            run_at = _timestamp(document["run_at"]) if document.get("run_at") else None
+        except (KeyError, TypeError, ValueError) as error:
+            raise EnvelopeError(f"message body is not a job envelope: {error!r}") from None
+        if not all(isinstance(value, str) for value in (name, job_id, queue)) or not isinstance(
+            arguments, dict
+        ):
+            raise EnvelopeError("message body is not a job envelope: wrong field types")
+        return cls(name, job_id, queue, arguments, enqueued_at, run_at)
+
+
+def _timestamp(value: Any) -> datetime:
+    if not isinstance(value, str):
+        raise TypeError(f"timestamp {value!r} is not a string")
+    moment = datetime.fromisoformat(value)
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -1,0 +1,261 @@
+"""The worker side: a tween that turns the daemon's POSTs back into jobs and runs them.
+
+The daemon only looks at the status code: exactly 200 deletes the message, anything
+else makes it visible again for a retry (and, after MaxRetries, moves it to the
+dead-letter queue). So 200 means "done or never worth retrying", 500 means "try
+again", and 4xx means "this message is wrong" (it will end in the dead-letter queue,
+where an operator can look at it).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pyramid.response import Response
+
+from . import events, protocol
+from .client import signed_message
+from .context import JobContext
+from .envelope import Envelope
+from .exceptions import (
+    EnqueueError,
+    EnvelopeError,
+    InvalidJobArguments,
+    UnknownJobError,
+    UnsupportedEnvelopeVersion,
+)
+from .jobs import JobDefinition
+from .runtime import Runtime, get_runtime
+from .transport import MAX_DELAY_SECONDS
+
+if TYPE_CHECKING:
+    from pyramid.registry import Registry
+    from pyramid.request import Request
+
+log = logging.getLogger(__name__)
+
+Handler = Callable[["Request"], Response]
+
+#: A message this close to its run_at runs now: re-sending would only add latency.
+RUN_AT_TOLERANCE_SECONDS = 1.0
+
+
+def worker_tween_factory(handler: Handler, registry: Registry) -> Handler:
+    """Install the worker tween, or nothing at all when job processing is off."""
+    runtime = get_runtime(registry)
+    settings = runtime.settings
+    if not settings.process_jobs:
+        return handler
+    periodic_route = settings.periodic_tasks_route
+    worker = Worker(runtime, registry)
+
+    def elasticjobs_worker_tween(request: Request) -> Response:
+        environ = request.environ
+        # Cheapest tests first: almost every request is not from the daemon.
+        if not protocol.is_daemon_user_agent(environ.get("HTTP_USER_AGENT", "")):
+            return handler(request)
+        periodic = environ.get("PATH_INFO") == periodic_route
+        if not periodic and environ.get(protocol.ORIGIN_KEY) != protocol.ORIGIN:
+            return handler(request)  # another SQS consumer of the app: not ours
+        return worker.handle(request, periodic)
+
+    return elasticjobs_worker_tween
+
+
+class Worker:
+    """Checks, decodes and runs one delivery; answers with the status the daemon acts on."""
+
+    def __init__(self, runtime: Runtime, registry: Registry) -> None:
+        self.runtime = runtime
+        self.registry = registry
+
+    def handle(self, request: Request, periodic: bool) -> Response:
+        environ = request.environ
+        if request.method != "POST":
+            return _answer(405, "method_not_allowed", "the daemon delivers messages with POST")
+        if not protocol.is_trusted_source(environ, self.runtime.settings.trusted_networks):
+            log.warning(
+                "refused a daemon request from an untrusted source: REMOTE_ADDR=%s "
+                "X-Forwarded-For=%s X-Real-IP=%s (see elasticjobs.trusted_networks)",
+                environ.get("REMOTE_ADDR"),
+                environ.get("HTTP_X_FORWARDED_FOR"),
+                environ.get("HTTP_X_REAL_IP"),
+            )
+            return _answer(403, "untrusted_source", "request did not come from a trusted network")
+        delivery = protocol.Delivery.from_environ(environ)
+        if periodic:
+            return self._periodic(request, delivery)
+        body = request.body
+        if not self.runtime.signer.verify(body, environ.get(protocol.SIGNATURE_KEY, "")):
+            log.warning("refused message %s: missing or invalid signature", delivery.message_id)
+            return _answer(403, "invalid_signature", "message signature is missing or invalid")
+        try:
+            envelope = Envelope.from_json(body)
+        except UnsupportedEnvelopeVersion as error:
+            log.error("refused message %s: %s", delivery.message_id, error)
+            return _answer(422, "unsupported_envelope", str(error))
+        except EnvelopeError as error:
+            log.error("refused message %s: %s", delivery.message_id, error)
+            return _answer(400, "malformed_message", str(error))
+        if envelope.run_at is not None:
+            early = (envelope.run_at - datetime.now(UTC)).total_seconds()
+            if early > RUN_AT_TOLERANCE_SECONDS:
+                return self._reschedule(body, envelope, delivery, early)
+        return self._run(request, envelope, delivery, envelope.arguments)
+
+    def _periodic(self, request: Request, delivery: protocol.Delivery) -> Response:
+        task = delivery.task_name
+        if not task:
+            return _answer(
+                400, "missing_task_name", "periodic task requests need X-Aws-Sqsd-Taskname"
+            )
+        envelope = Envelope(
+            name=task,
+            job_id=delivery.message_id or uuid.uuid4().hex,
+            queue=delivery.queue or self.runtime.settings.default_queue,
+            arguments={},
+            enqueued_at=delivery.sent_at or delivery.scheduled_at or datetime.now(UTC),
+        )
+        return self._run(request, envelope, delivery, {})
+
+    def _run(
+        self,
+        request: Request,
+        envelope: Envelope,
+        delivery: protocol.Delivery,
+        arguments: Mapping[str, Any],
+    ) -> Response:
+        try:
+            definition = self.runtime.jobs.get(envelope.name)
+            loaded = definition.load(arguments)
+        except UnknownJobError as error:
+            return self._reject(envelope, delivery, "unknown_job", str(error))
+        except InvalidJobArguments as error:
+            reason = str(error)
+            if delivery.task_name and definition.required_fields:
+                reason = (
+                    f"job {envelope.name!r} cannot run as a periodic task: its schema requires "
+                    f"{', '.join(sorted(definition.required_fields))}"
+                )
+            return self._reject(envelope, delivery, "invalid_arguments", reason, error.errors)
+        ctx = JobContext(
+            job_id=envelope.job_id,
+            name=envelope.name,
+            queue=envelope.queue,
+            attempt=delivery.receive_count,
+            message_id=delivery.message_id,
+            enqueued_at=envelope.enqueued_at,
+            first_received_at=delivery.first_received_at,
+            scheduled_at=delivery.scheduled_at,
+            request=request,
+            registry=self.registry,
+        )
+        return self._execute(definition, ctx, loaded, envelope, delivery)
+
+    def _execute(
+        self,
+        definition: JobDefinition,
+        ctx: JobContext,
+        arguments: dict[str, Any],
+        envelope: Envelope,
+        delivery: protocol.Delivery,
+    ) -> Response:
+        registry = self.registry
+        events.notify(registry, events.JobStarted(envelope, registry, delivery))
+        started = time.perf_counter()
+        try:
+            definition(ctx, arguments)
+        except definition.discard_on as error:
+            duration = time.perf_counter() - started
+            _doom_transaction(ctx.request)
+            log.warning(
+                "job %s (%s) discarded after %s: %s",
+                ctx.name,
+                ctx.job_id,
+                type(error).__name__,
+                error,
+            )
+            events.notify(
+                registry, events.JobDiscarded(envelope, registry, delivery, error, duration)
+            )
+            return _answer(200, "discarded", f"{type(error).__name__}: {error}", ctx.job_id)
+        except Exception as error:
+            duration = time.perf_counter() - started
+            _doom_transaction(ctx.request)
+            log.exception("job %s (%s) failed on attempt %d", ctx.name, ctx.job_id, ctx.attempt)
+            events.notify(registry, events.JobFailed(envelope, registry, delivery, error, duration))
+            return _answer(500, "failed", f"{type(error).__name__}: {error}", ctx.job_id)
+        duration = time.perf_counter() - started
+        log.info("job %s (%s) succeeded in %.3fs", ctx.name, ctx.job_id, duration)
+        events.notify(registry, events.JobSucceeded(envelope, registry, delivery, duration))
+        return _answer(200, "succeeded", None, ctx.job_id)
+
+    def _reject(
+        self,
+        envelope: Envelope,
+        delivery: protocol.Delivery,
+        status: str,
+        reason: str,
+        errors: Mapping[str, Any] | None = None,
+    ) -> Response:
+        log.error("refused job %s (%s): %s", envelope.name, envelope.job_id, reason)
+        events.notify(
+            self.registry, events.JobRejected(envelope, self.registry, delivery, 422, reason)
+        )
+        return _answer(422, status, reason, envelope.job_id, errors)
+
+    def _reschedule(
+        self, body: bytes, envelope: Envelope, delivery: protocol.Delivery, early: float
+    ) -> Response:
+        """A message with a run_at beyond SQS's 15-minute delay came back early: send it on."""
+        delay = min(MAX_DELAY_SECONDS, math.ceil(early))
+        message = signed_message(self.runtime, body, envelope.name, delay_seconds=delay)
+        try:
+            message_id, _ = self.runtime.transport.send(envelope.queue, message)
+        except EnqueueError as error:
+            # Not 200: the daemon keeps the message and retries, so nothing is lost.
+            log.error("could not re-send early job %s: %s", envelope.job_id, error)
+            return _answer(500, "reschedule_failed", str(error), envelope.job_id)
+        log.info(
+            "job %s (%s) is due in %.0fs: re-sent as %s with a %ds delay",
+            envelope.name,
+            envelope.job_id,
+            early,
+            message_id,
+            delay,
+        )
+        events.notify(
+            self.registry,
+            events.JobRescheduled(envelope, self.registry, delivery, message_id, delay),
+        )
+        return _answer(200, "rescheduled", f"due in {early:.0f}s", envelope.job_id)
+
+
+def _doom_transaction(request: Request) -> None:
+    """Make pyramid_tm abort instead of committing what a failed job half did."""
+    environ = request.environ
+    if environ.get("tm.active"):
+        environ["tm.manager"].doom()
+
+
+def _answer(
+    status: int,
+    outcome: str,
+    detail: str | None,
+    job_id: str | None = None,
+    errors: Mapping[str, Any] | None = None,
+) -> Response:
+    payload: dict[str, Any] = {"status": outcome}
+    if job_id is not None:
+        payload["job_id"] = job_id
+    if detail is not None:
+        payload["detail"] = detail
+    if errors is not None:
+        payload["errors"] = errors
+    return Response(json_body=payload, status=status)
