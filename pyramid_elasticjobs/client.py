@@ -239,6 +239,7 @@ class JobClient:
         transaction.addAfterCommitHook(
             self._after_commit(list(zip(prepared, pending, strict=True)))
         )
+        transaction.addAfterAbortHook(_mark_dropped, (pending,))
         return pending
 
     def _after_commit(self, jobs: Sequence[tuple[_Prepared, PendingJob]]) -> Callable[[bool], None]:
@@ -271,6 +272,11 @@ class JobClient:
                     )
 
         return send_after_commit
+
+
+def _mark_dropped(pending: Sequence[PendingJob]) -> None:
+    for job in pending:
+        job.status = "dropped"
 
 
 def signed_message(

@@ -218,7 +218,7 @@ def job(
             config = context.config.with_package(info.module)
             config.add_job(wrapped, **options)
 
-        info = venusian.attach(func, callback, category="pyramid_elasticjobs")
+        info = venusian.attach(func, callback, category="pyramid")
         return func
 
     return decorate

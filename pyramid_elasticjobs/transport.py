@@ -114,7 +114,7 @@ class SQSTransport:
     def _create_client(self) -> SQSClient:
         settings = self.settings
         config = botocore.config.Config(
-            retries={"mode": "standard", "max_attempts": settings.max_attempts},
+            retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
             connect_timeout=settings.connect_timeout,
             read_timeout=settings.read_timeout,
             max_pool_connections=50,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -12,7 +13,10 @@ from moto.server import ThreadedMotoServer
 from pyramid.config import Configurator
 from webtest import TestApp
 
+from pyramid_elasticjobs.client import signed_message
+from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.protocol import daemon_headers
+from pyramid_elasticjobs.runtime import get_runtime
 
 from . import sample_jobs
 
@@ -148,3 +152,48 @@ def deliver(sqs: Any) -> Callable[..., Any]:
         )
 
     return deliver
+
+
+@pytest.fixture
+def send_raw(sqs: Any) -> Callable[..., str]:
+    """Put an exact body and attributes into a queue, bypassing enqueue's checks."""
+
+    def send_raw(queue_url: str, body: bytes, attributes: dict[str, str]) -> str:
+        message_id: str = sqs.send_message(
+            QueueUrl=queue_url,
+            MessageBody=body.decode(),
+            MessageAttributes={
+                name: {"DataType": "String", "StringValue": value}
+                for name, value in attributes.items()
+            },
+        )["MessageId"]
+        return message_id
+
+    return send_raw
+
+
+@pytest.fixture
+def send_envelope(send_raw: Callable[..., str]) -> Callable[..., str]:
+    """Sign an envelope made by the test with the app's secret and put it in a queue."""
+
+    def send_envelope(app: Any, queue_url: str, envelope: Envelope) -> str:
+        message = signed_message(get_runtime(app.registry), envelope.to_json(), envelope.name)
+        return send_raw(queue_url, message.body, dict(message.attributes))
+
+    return send_envelope
+
+
+def make_envelope(
+    name: str = "noop", arguments: dict[str, Any] | None = None, **fields: Any
+) -> Envelope:
+    """An envelope as enqueue would write it, with fields overridable."""
+    values: dict[str, Any] = {
+        "name": name,
+        "job_id": uuid.uuid4().hex,
+        "queue": "default",
+        "arguments": arguments or {},
+        "enqueued_at": datetime.now(UTC),
+        "run_at": None,
+    }
+    values.update(fields)
+    return Envelope(**values)

@@ -1,0 +1,176 @@
+"""Lifecycle events: what the audit log will be built on, and listeners that cannot hurt jobs."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pyramid.config import Configurator
+from webtest import TestApp
+
+from pyramid_elasticjobs import (
+    JobDiscarded,
+    JobEnqueued,
+    JobEvent,
+    JobFailed,
+    JobRejected,
+    JobRescheduled,
+    JobStarted,
+    JobSucceeded,
+    get_client,
+)
+
+from .conftest import make_envelope
+
+
+@pytest.fixture
+def seen() -> list[JobEvent]:
+    return []
+
+
+@pytest.fixture
+def listening_app(
+    make_app: Callable[..., Any], make_queue: Callable[..., str], seen: list[JobEvent]
+) -> Any:
+    """An app whose subscriber records every job event (subscribed to the JobEvent base)."""
+    make_queue("default")
+    make_queue("images")
+
+    def configure(config: Configurator) -> None:
+        config.add_subscriber(seen.append, JobEvent)
+
+    return make_app(configure)
+
+
+def kinds(events: list[JobEvent]) -> list[str]:
+    return [type(event).__name__ for event in events]
+
+
+def test_success_announces_enqueued_started_succeeded(
+    listening_app: Any, make_queue: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """Enqueue and a successful run give JobEnqueued, JobStarted, JobSucceeded, in order."""
+    enqueued = get_client(listening_app.registry).enqueue("resize_image", image_id=3)
+    deliver(listening_app, make_queue("images"), status=200)
+    assert kinds(seen) == ["JobEnqueued", "JobStarted", "JobSucceeded"]
+    announced, started, succeeded = seen
+    assert isinstance(announced, JobEnqueued)
+    assert announced.message_id == enqueued.message_id
+    assert announced.queue_url.endswith("images")
+    assert announced.delivery is None
+    assert all(event.envelope.job_id == enqueued.job_id for event in seen)
+    assert isinstance(started, JobStarted)
+    assert started.delivery is not None
+    assert started.delivery.headers["X-Aws-Sqsd-Msgid"] == enqueued.message_id
+    assert isinstance(succeeded, JobSucceeded)
+    assert succeeded.duration >= 0
+    assert succeeded.envelope.arguments == {"image_id": 3, "width": 800}
+
+
+def test_failure_carries_the_exception(
+    listening_app: Any, make_queue: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """A job that raises is announced with JobFailed and the exception."""
+    get_client(listening_app.registry).enqueue("explode")
+    deliver(listening_app, make_queue("default"), status=500)
+    failed = seen[-1]
+    assert isinstance(failed, JobFailed)
+    assert str(failed.exception) == "boom"
+
+
+def test_discard_is_announced(
+    listening_app: Any, make_queue: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """A discard_on exception is announced with JobDiscarded."""
+    get_client(listening_app.registry).enqueue("vanish")
+    deliver(listening_app, make_queue("default"), status=200)
+    assert isinstance(seen[-1], JobDiscarded)
+    assert type(seen[-1].exception).__name__ == "PermanentError"
+
+
+def test_rejection_is_announced(
+    listening_app: Any, make_queue: Any, send_envelope: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """A signed message that cannot run is announced with JobRejected and the reason."""
+    url = make_queue("default")
+    send_envelope(listening_app, url, make_envelope("ghost"))
+    deliver(listening_app, url, status=422)
+    [rejected] = seen
+    assert isinstance(rejected, JobRejected)
+    assert rejected.status == 422
+    assert "no job named 'ghost'" in rejected.reason
+
+
+def test_reschedule_is_announced(
+    listening_app: Any, make_queue: Any, send_envelope: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """A message re-sent for a long delay is announced with the new message and its delay."""
+    url = make_queue("default")
+    send_envelope(listening_app, url, make_envelope(run_at=datetime.now(UTC) + timedelta(hours=2)))
+    deliver(listening_app, url, status=200)
+    [rescheduled] = seen
+    assert isinstance(rescheduled, JobRescheduled)
+    assert rescheduled.delay_seconds == 900
+    assert rescheduled.message_id
+
+
+def test_specific_subscription_gets_only_its_event(
+    make_app: Callable[..., Any], make_queue: Any, deliver: Any
+) -> None:
+    """Subscribing to JobFailed does not receive the other events."""
+    failures: list[JobEvent] = []
+    make_queue("default")
+    app = make_app(lambda config: config.add_subscriber(failures.append, JobFailed))
+    get_client(app.registry).enqueue("noop")
+    get_client(app.registry).enqueue("explode")
+    for _ in range(2):
+        deliver(app, make_queue("default"))
+    assert kinds(failures) == ["JobFailed"]
+
+
+@pytest.mark.parametrize(("job", "status"), [("noop", 200), ("explode", 500)])
+def test_failing_listener_changes_nothing(
+    make_app: Callable[..., Any],
+    make_queue: Any,
+    deliver: Any,
+    ran: list[Any],
+    caplog: pytest.LogCaptureFixture,
+    job: str,
+    status: int,
+) -> None:
+    """A listener that raises is logged; the job's status and later listeners are unaffected."""
+    later: list[JobEvent] = []
+
+    def broken(event: JobEvent) -> None:
+        raise ValueError("listener bug")
+
+    def configure(config: Configurator) -> None:
+        config.add_subscriber(broken, JobEvent)
+        config.add_subscriber(later.append, JobEvent)
+
+    make_queue("default")
+    app = make_app(configure)
+    get_client(app.registry).enqueue(job)
+    deliver(app, make_queue("default"), status=status)
+    assert len(ran) == 1
+    assert len(later) == 3
+    failures = [r for r in caplog.records if "subscriber" in r.getMessage()]
+    assert len(failures) == 3
+    assert all(r.levelno == logging.ERROR and r.exc_info for r in failures)
+
+
+def test_listener_failing_on_enqueue_does_not_fail_the_enqueue(
+    make_app: Callable[..., Any], make_queue: Any
+) -> None:
+    """A broken JobEnqueued subscriber cannot make a confirmed send look failed."""
+
+    def broken(event: JobEvent) -> None:
+        raise ValueError("listener bug")
+
+    make_queue("default")
+    app = make_app(lambda config: config.add_subscriber(broken, JobEnqueued))
+    assert get_client(app.registry).enqueue("noop").message_id
+    assert TestApp(app).get("/").json == {"app": "home"}
