@@ -25,6 +25,9 @@ ENVIRONMENT_OVERRIDES: Mapping[str, str] = {
     "endpoint_url": "ELASTICJOBS_ENDPOINT_URL",
 }
 
+#: Key namespaces read by other parts (the local daemon reads ``elasticjobs.sqsd.*``).
+DELEGATED_NAMESPACES = ("sqsd.",)
+
 MIN_SECRET_LENGTH = 32
 SQS_MAX_MESSAGE_BYTES = 1_048_576
 SQS_MIN_MESSAGE_BYTES = 1_024
@@ -81,7 +84,8 @@ def parse_settings(
             raw[key] = environ[variable]
     if not raw.get("aws_region") and environ.get("AWS_DEFAULT_REGION"):
         raw["aws_region"] = environ["AWS_DEFAULT_REGION"]
-    for unknown in sorted(set(raw) - set(_PARSERS)):
+    unknown_keys = {key for key in raw if not key.startswith(DELEGATED_NAMESPACES)} - set(_PARSERS)
+    for unknown in sorted(unknown_keys):
         warnings.warn(
             f"unknown setting {PREFIX}{unknown!s} ignored; known settings: "
             + ", ".join(PREFIX + key for key in sorted(_PARSERS)),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+import warnings
 from typing import Any
 
 import pytest
@@ -107,6 +108,13 @@ def test_unknown_key_warns_with_known_keys() -> None:
     """A typo in an elasticjobs.* key warns and lists the keys that exist."""
     with pytest.warns(UnknownSettingWarning, match=r"elasticjobs\.proces_jobs.*known settings"):
         parse(proces_jobs="true")
+
+
+def test_daemon_keys_do_not_warn() -> None:
+    """elasticjobs.sqsd.* belongs to the local daemon, which validates it itself."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        parse(**{"sqsd.http_connections": "10"})
 
 
 def test_values_are_typed() -> None:
