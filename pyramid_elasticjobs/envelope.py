@@ -46,8 +46,8 @@ class Envelope:
         """Parse a message body; :class:`EnvelopeError` says what is wrong with it."""
         try:
             document = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise EnvelopeError(f"message body is not valid JSON: {error}") from None
+        except (ValueError, UnicodeDecodeError, RecursionError) as error:
+            raise EnvelopeError(f"message body is not valid JSON: {error!r}") from None
         if not isinstance(document, dict):
             raise EnvelopeError("message body is not a JSON object")
         version = document.get("v")

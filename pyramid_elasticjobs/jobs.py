@@ -202,8 +202,9 @@ def job(
 ) -> Callable[[F], F]:
     """Declare a job, registered when ``config.scan()`` finds it (like ``@view_config``).
 
-    ``periodic=True`` marks a job meant for ``cron.yaml``: its schema may not have
-    required fields, since the daemon's periodic requests carry no arguments.
+    ``periodic=True`` marks a job meant for ``cron.yaml``; only such jobs run from
+    periodic-task requests (which are unsigned). Their schema may not have required
+    fields, since the daemon's periodic requests carry no arguments.
     """
     options = {
         "schema": schema,

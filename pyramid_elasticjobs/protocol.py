@@ -65,6 +65,13 @@ def request_addresses(environ: Mapping[str, Any]) -> Iterable[str]:
     real_ip = environ.get("HTTP_X_REAL_IP")
     if real_ip:
         yield real_ip.strip()
+    forwarded_standard = environ.get("HTTP_FORWARDED")  # RFC 7239: for=1.2.3.4;proto=https
+    if forwarded_standard:
+        for element in forwarded_standard.split(","):
+            for pair in element.split(";"):
+                name, _, value = pair.strip().partition("=")
+                if name.lower() == "for":
+                    yield value.strip('"')
 
 
 def is_trusted_source(environ: Mapping[str, Any], networks: tuple[Network, ...]) -> bool:

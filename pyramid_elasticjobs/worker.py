@@ -107,7 +107,11 @@ class Worker:
             early = (envelope.run_at - datetime.now(UTC)).total_seconds()
             if early > RUN_AT_TOLERANCE_SECONDS:
                 return self._reschedule(body, envelope, delivery, early)
-        return self._run(request, envelope, delivery, envelope.arguments)
+        try:
+            definition = self.runtime.jobs.get(envelope.name)
+        except UnknownJobError as error:
+            return self._reject(envelope, delivery, "unknown_job", str(error))
+        return self._run(request, envelope, delivery, definition)
 
     def _periodic(self, request: Request, delivery: protocol.Delivery) -> Response:
         task = delivery.task_name
@@ -122,28 +126,33 @@ class Worker:
             arguments={},
             enqueued_at=delivery.sent_at or delivery.scheduled_at or datetime.now(UTC),
         )
-        return self._run(request, envelope, delivery, {})
+        try:
+            definition = self.runtime.jobs.get(task)
+        except UnknownJobError as error:
+            return self._reject(envelope, delivery, "unknown_job", str(error))
+        # Periodic requests carry no signature, so anything on a trusted network could send
+        # one: only jobs declared for cron.yaml may start this way.
+        if not definition.periodic:
+            return self._reject(
+                envelope,
+                delivery,
+                "not_periodic",
+                f"job {task!r} is not declared periodic, so a periodic-task request cannot start "
+                "it; declare it with @job(periodic=True) (every schema field needs a default)",
+            )
+        return self._run(request, envelope, delivery, definition)
 
     def _run(
         self,
         request: Request,
         envelope: Envelope,
         delivery: protocol.Delivery,
-        arguments: Mapping[str, Any],
+        definition: JobDefinition,
     ) -> Response:
         try:
-            definition = self.runtime.jobs.get(envelope.name)
-            loaded = definition.load(arguments)
-        except UnknownJobError as error:
-            return self._reject(envelope, delivery, "unknown_job", str(error))
+            loaded = definition.load(envelope.arguments)
         except InvalidJobArguments as error:
-            reason = str(error)
-            if delivery.task_name and definition.required_fields:
-                reason = (
-                    f"job {envelope.name!r} cannot run as a periodic task: its schema requires "
-                    f"{', '.join(sorted(definition.required_fields))}"
-                )
-            return self._reject(envelope, delivery, "invalid_arguments", reason, error.errors)
+            return self._reject(envelope, delivery, "invalid_arguments", str(error), error.errors)
         ctx = JobContext(
             job_id=envelope.job_id,
             name=envelope.name,

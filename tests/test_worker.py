@@ -147,8 +147,9 @@ def test_unsupported_envelope_version_answers_422(
         b"[1, 2]",
         b'{"v": 1, "job": "noop"}',
         b'{"v":1,"job":5,"id":"a","queue":"q","args":{},"enqueued_at":"2026-01-01T00:00:00+00:00"}',
+        b"[" * 100_000,
     ],
-    ids=["not-json", "not-an-object", "missing-fields", "wrong-types"],
+    ids=["not-json", "not-an-object", "missing-fields", "wrong-types", "nested-too-deep"],
 )
 def test_malformed_signed_body_answers_400(
     app: Any, make_queue: Any, send_raw: Any, deliver: Any, ran: list[Any], body: bytes
@@ -219,10 +220,11 @@ def test_periodic_task_of_unknown_job_answers_422(app: Any) -> None:
     assert response.json["status"] == "unknown_job"
 
 
-def test_job_with_required_fields_cannot_run_periodically(app: Any, ran: list[Any]) -> None:
-    """A job whose schema requires arguments is refused on the periodic route, saying why."""
+def test_job_not_declared_periodic_is_refused(app: Any, ran: list[Any]) -> None:
+    """Unsigned periodic requests only start @job(periodic=True) jobs; others get 422."""
     response = periodic(app, 422, **{"X-Aws-Sqsd-Taskname": "resize_image"})
-    assert "cannot run as a periodic task: its schema requires image_id" in response.json["detail"]
+    assert response.json["status"] == "not_periodic"
+    assert "declare it with @job(periodic=True)" in response.json["detail"]
     assert ran == []
 
 
@@ -231,11 +233,11 @@ def test_periodic_route_is_configurable(
 ) -> None:
     """elasticjobs.periodic_tasks_route moves the route; the old path is the app's again."""
     app = make_app(**{"elasticjobs.periodic_tasks_route": "/cron"})
-    TestApp(app).post(
-        "/cron", b"", headers={**DAEMON, "X-Aws-Sqsd-Taskname": "noop"}, extra_environ=TRUSTED
-    )
-    assert [name for name, _, _ in ran] == ["noop"]
-    periodic(app, 404, **{"X-Aws-Sqsd-Taskname": "noop"})
+    task = {"X-Aws-Sqsd-Taskname": "nightly_report"}
+    TestApp(app).post("/cron", b"", headers={**DAEMON, **task}, extra_environ=TRUSTED)
+    assert [name for name, _, _ in ran] == ["nightly_report"]
+    periodic(app, 404, **task)  # the old path is an ordinary (unrouted) URL again
+    assert len(ran) == 1
 
 
 # -- long delays ------------------------------------------------------------------
