@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from pyramid.config import PHASE1_CONFIG
 from pyramid.tweens import EXCVIEW, INGRESS
 
-from .client import EnqueuedJob, JobClient, PendingJob, get_client, request_client
+from .client import EnqueuedJob, JobClient, PendingJob, RequestClient, get_client
 from .context import JobContext
 from .events import (
     JobDiscarded,
@@ -74,7 +74,7 @@ def includeme(config: Configurator) -> None:
     """Set up pyramid_elasticjobs; settings are read at commit so the app can still change them."""
     jobs = config.registry[JOBS_KEY] = JobRegistry()
     config.add_directive("add_job", add_job)
-    config.add_request_method(request_client, "elasticjobs", reify=True)
+    config.add_request_method(RequestClient(), "elasticjobs")
     # Under pyramid_tm (when present) so a job runs inside the request's transaction;
     # over the exception view so the job's errors reach us, not the app's error pages.
     config.add_tween(

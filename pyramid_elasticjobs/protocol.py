@@ -6,9 +6,10 @@ and the daemon turns each message attribute into an ``X-Aws-Sqsd-Attr-<name>`` h
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -76,11 +77,15 @@ def request_addresses(environ: Mapping[str, Any]) -> Iterable[str]:
 
 def is_trusted_source(environ: Mapping[str, Any], networks: tuple[Network, ...]) -> bool:
     """True only if the peer and every forwarded hop are inside ``networks``."""
-    for text in request_addresses(environ):
-        address = _parse_address(text)
-        if address is None or not any(address in network for network in networks):
-            return False
-    return True
+    return all(_is_trusted_address(text, networks) for text in request_addresses(environ))
+
+
+# Parsing an address costs more than the rest of the check; the daemon's are always the same
+# few, and the bound keeps forged X-Forwarded-For values from growing the cache.
+@functools.lru_cache(maxsize=1024)
+def _is_trusted_address(text: str, networks: tuple[Network, ...]) -> bool:
+    address = _parse_address(text)
+    return address is not None and any(address in network for network in networks)
 
 
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -111,7 +116,16 @@ class Delivery:
     sender_id: str | None
     task_name: str | None
     scheduled_at: datetime | None
-    headers: Mapping[str, str]
+    environ: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        """The daemon's ``X-Aws-Sqsd-*`` headers by name, built when asked (listeners only)."""
+        return {
+            _header_name(key): value
+            for key, value in self.environ.items()
+            if key.startswith("HTTP_X_AWS_SQSD_")
+        }
 
     @classmethod
     def from_environ(cls, environ: Mapping[str, Any]) -> Delivery:
@@ -124,11 +138,7 @@ class Delivery:
             sender_id=environ.get(SENDER_ID),
             task_name=environ.get(TASK_NAME),
             scheduled_at=_datetime(environ.get(SCHEDULED_AT)),
-            headers={
-                _header_name(key): value
-                for key, value in environ.items()
-                if key.startswith("HTTP_X_AWS_SQSD_")
-            },
+            environ=environ,
         )
 
 
