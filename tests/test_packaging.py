@@ -35,6 +35,7 @@ def test_wheel_contains_subpackages_and_marker(tmp_path: Path) -> None:
         "pyramid_elasticjobs/dashboard/__init__.py",
         "pyramid_elasticjobs/migrations/__init__.py",
         "pyramid_elasticjobs/cli/__init__.py",
+        "pyramid_elasticjobs/daemon/daemon.py",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))
