@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import enqueue, http, wsgi
+from . import enqueue, http, stack, wsgi
 from .common import Result, format_table, machine, use_fake_aws
 
 
@@ -28,11 +28,29 @@ class Plan:
     http_rounds: int
     http_seconds: int
     batch_rounds: int
+    stack_rounds: int
+    stack_jobs: int
     batch_jobs: int = 1_000
 
 
-FULL = Plan(rounds=9, seconds=0.4, http_rounds=6, http_seconds=3, batch_rounds=3)
-QUICK = Plan(rounds=5, seconds=0.15, http_rounds=3, http_seconds=1, batch_rounds=2)
+FULL = Plan(
+    rounds=9,
+    seconds=0.4,
+    http_rounds=6,
+    http_seconds=3,
+    batch_rounds=3,
+    stack_rounds=3,
+    stack_jobs=1_000,
+)
+QUICK = Plan(
+    rounds=5,
+    seconds=0.15,
+    http_rounds=3,
+    http_seconds=1,
+    batch_rounds=2,
+    stack_rounds=2,
+    stack_jobs=400,
+)
 
 Benchmark = Callable[[Plan], list[Result]]
 
@@ -44,12 +62,14 @@ BENCHMARKS: dict[str, Benchmark] = {
     "job-http": lambda plan: [http.measure_job(plan.http_rounds, plan.http_seconds)],
     "enqueue": lambda plan: [enqueue.measure_enqueue(plan.rounds, plan.seconds)],
     "batch": lambda plan: enqueue.measure_batch(plan.batch_rounds, plan.batch_jobs),
+    "stack": lambda plan: stack.measure(plan.stack_rounds, plan.stack_jobs, plan.http_seconds),
 }
 GROUPS = {
     "a": ("get", "get-tm", "get-http"),
     "b": ("job", "job-http"),
     "c": ("enqueue",),
     "d": ("batch",),
+    "e": ("stack",),
     "http": ("get-http", "job-http"),
 }
 #: The in-process comparisons whose "ours" side --profile can run under cProfile.

@@ -8,13 +8,18 @@ import logging
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import boto3
 from moto.server import ThreadedMotoServer
+
+ROOT = Path(__file__).resolve().parent.parent
 
 #: Throwaway values: nothing here reaches AWS.
 SECRET = "bench-secret-0123456789-abcdefghijklmnop"
@@ -67,6 +72,22 @@ def local_sqs(*queues: str) -> Iterator[tuple[str, Any]]:
         server.stop()
 
 
+@contextlib.contextmanager
+def spawned_server(module: str, *args: str) -> Iterator[tuple[int, int]]:
+    """Run ``python -m module args``, a server that prints ``PORT <n>``: yield (port, pid)."""
+    command = [sys.executable, "-m", module, *args]
+    # Our own modules with fixed arguments.
+    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    try:
+        line = process.stdout.readline() if process.stdout else ""
+        if not line.startswith("PORT "):
+            raise BenchmarkError(f"{' '.join(command[1:])} did not start (said {line!r})")
+        yield int(line.split()[1]), process.pid
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
 def machine() -> str:
     """CPUs, CPU model, Python and the load average: what the figures depend on."""
     model = "unknown CPU"
@@ -109,7 +130,7 @@ class Result:
     ours: float
     baseline: float
     ratios: list[float]
-    goal: Goal
+    goal: Goal | None  # None: a figure to read, with no goal
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -118,7 +139,7 @@ class Result:
 
     @property
     def passed(self) -> bool:
-        return self.goal.met(self.ratio)
+        return self.goal is None or self.goal.met(self.ratio)
 
 
 def calibrate(call: Callable[[], object], seconds: float) -> int:
@@ -215,8 +236,8 @@ def format_table(results: list[Result]) -> str:
             f"{result.baseline:,.1f} {result.unit}",
             f"{result.ratio:.3f}",
             f"{min(result.ratios):.2f}-{max(result.ratios):.2f}",
-            str(result.goal),
-            "PASS" if result.passed else "MISS",
+            str(result.goal or "-"),
+            "-" if result.goal is None else "PASS" if result.passed else "MISS",
         )
         for result in results
     ]

@@ -5,18 +5,16 @@ from __future__ import annotations
 import re
 import statistics
 import subprocess
-import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from .common import BenchmarkError, Goal, Result
+from .common import BenchmarkError, Goal, Result, spawned_server
 from .serve import THREADS
 from .traffic import BROWSER_GET, Replay, daemon_delivery
 
-ROOT = Path(__file__).resolve().parent.parent
 CONNECTIONS = 10
 WRK_THREADS = 2
 
@@ -85,22 +83,10 @@ def wrk_script(replay: Replay) -> str:
 
 
 @contextmanager
-def serving(app: str) -> Iterator[str]:
+def serving(app: str, threads: int = THREADS) -> Iterator[str]:
     """Run ``python -m bench.serve app`` and yield its URL; stop it afterwards."""
-    process = subprocess.Popen(  # noqa: S603 - our own module, fixed arguments
-        [sys.executable, "-m", "bench.serve", app],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        line = process.stdout.readline() if process.stdout else ""
-        if not line.startswith("PORT "):
-            raise BenchmarkError(f"python -m bench.serve {app} did not start (said {line!r})")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/"
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with spawned_server("bench.serve", app, "--threads", str(threads)) as (port, _):
+        yield f"http://127.0.0.1:{port}/"
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,12 +99,12 @@ class Load:
         return self.requests / self.seconds
 
 
-def wrk(url: str, script: Path, seconds: int) -> Load:
+def wrk(url: str, script: Path, seconds: int, connections: int = CONNECTIONS) -> Load:
     """One wrk run; raises if any answer was not 200 or any socket failed."""
     command = [
         "wrk",
-        f"-t{WRK_THREADS}",
-        f"-c{CONNECTIONS}",
+        f"-t{min(WRK_THREADS, connections)}",  # wrk needs a connection per thread
+        f"-c{connections}",
         f"-d{seconds}s",  # wrk takes whole seconds only
         "-s",
         str(script),

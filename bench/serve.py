@@ -20,11 +20,14 @@ THREADS = 8
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve", description=__doc__)
     parser.add_argument("app", choices=sorted(APPS))
+    parser.add_argument("--threads", type=int, default=THREADS, help=f"default {THREADS}")
     args = parser.parse_args(argv)
     use_fake_aws()
     # Under load waitress warns about its task queue depth on every burst; that is expected here.
     logging.getLogger("waitress.queue").setLevel(logging.ERROR)
-    server = waitress.create_server(APPS[args.app](), host="127.0.0.1", port=0, threads=THREADS)
+    server = waitress.create_server(
+        APPS[args.app](), host="127.0.0.1", port=0, threads=args.threads
+    )
     print(f"PORT {server.effective_port}", flush=True)
     server.run()
     return 0

@@ -36,6 +36,9 @@ def test_wheel_contains_subpackages_and_marker(tmp_path: Path) -> None:
         "pyramid_elasticjobs/migrations/__init__.py",
         "pyramid_elasticjobs/cli/__init__.py",
         "pyramid_elasticjobs/daemon/daemon.py",
+        "pyramid_elasticjobs/devstack/stack.py",
+        "elasticjobs_demo/templates/home.jinja2",
+        "elasticjobs_demo/static/demo.css",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     entry_points = next(n for n in names if n.endswith("entry_points.txt"))

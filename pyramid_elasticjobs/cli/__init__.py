@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 #: Subcommand name -> module in this package; modules are imported only when listed
 #: here, so ``elasticjobs --help`` does not load moto or waitress.
-SUBCOMMANDS: dict[str, str] = {}
+SUBCOMMANDS: dict[str, str] = {"sqsd": "sqsd", "dev": "dev"}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -44,9 +44,10 @@ RECEIVE_LIMIT = 10
 #: being delivered), at most ten (each holds an HTTP connection to SQS for a long poll).
 MIN_POLLERS = 2
 MAX_POLLERS = 10
-#: A poller that could ask for only a few messages waits this long for half a batch of
-#: idle connections: fewer, larger ReceiveMessage calls, while the other half still works.
-GATHER_SECONDS = 0.005
+#: A poller that could ask for only a few messages waits this long for a full batch of
+#: idle connections: a ReceiveMessage costs SQS (and far more, moto) the same for one
+#: message as for ten.
+GATHER_SECONDS = 0.02
 #: How often the scheduler looks at the clock (it fires once per minute that passes).
 SCHEDULER_TICK_SECONDS = 1.0
 #: After stop's deadline, how long the acknowledging thread still gets to send its batches.
@@ -223,7 +224,7 @@ class SqsDaemon:
         options = self.options
         failures = 0
         while not self._stopping.is_set():
-            wanted = self._slots.take(self._batch_size, self._batch_size // 2, GATHER_SECONDS)
+            wanted = self._slots.take(self._batch_size, self._batch_size, GATHER_SECONDS)
             if not wanted:
                 return
             self._counters.add(receiving=1)

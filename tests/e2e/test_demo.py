@@ -1,0 +1,121 @@
+"""The demo app of development.ini, served by DevStack and used over real HTTP."""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from pyramid.paster import get_appsettings
+
+from pyramid_elasticjobs import JobRejected
+from pyramid_elasticjobs.devstack import DevStack
+from pyramid_elasticjobs.devstack.apps import paste_app_factory
+from pyramid_elasticjobs.envelope import Envelope
+
+from .conftest import DAEMON_OPTIONS
+from .support import Browser, wait_for
+
+DEVELOPMENT_INI = str(Path(__file__).resolve().parents[2] / "development.ini")
+TIMEOUT = 60.0
+
+
+@pytest.fixture
+def demo(queue_prefix: str) -> Iterator[DevStack]:
+    """development.ini's demo app, on queues of this test's own."""
+    build = paste_app_factory(DEVELOPMENT_INI)
+    with DevStack(
+        get_appsettings(DEVELOPMENT_INI),
+        app_factory=lambda overrides: build(
+            {**overrides, "elasticjobs.queue_prefix": queue_prefix}
+        ),
+        daemon_overrides=DAEMON_OPTIONS,
+    ) as stack:
+        yield stack
+
+
+@pytest.fixture
+def browser(demo: DevStack) -> Browser:
+    return Browser(demo.app_url)
+
+
+def test_the_page_offers_each_kind_of_job_and_shows_the_queues(
+    browser: Browser, queue_prefix: str
+) -> None:
+    """Five buttons, each a CSRF-protected POST form, and the queue with its DLQ."""
+    page = browser.get("/")
+
+    assert len(re.findall(r'<form class="card" method="post"', page)) == 5
+    assert len(re.findall(r'name="csrf_token" value="\w+"', page)) == 5
+    for title in ("welcome email", "CRM", "slow report", "20 minutes", "invalid arguments"):
+        assert title in page
+    assert f"{queue_prefix}default-dead-letters" in page
+
+
+def test_a_button_enqueues_its_job_and_the_activity_shows_it_succeed(browser: Browser) -> None:
+    """The welcome email button flashes the job id; the job then runs through the daemon."""
+    page = browser.post("/jobs/welcome")
+
+    match = re.search(r"Enqueued send_welcome_email as (\w+)", page)
+    assert match, page
+    wait_for(
+        lambda: any(
+            entry["kind"] == "succeeded" and entry["job_id"] == match.group(1)
+            for entry in browser.activity()["activity"]
+        ),
+        TIMEOUT,
+        "the welcome email to succeed",
+    )
+
+
+def test_invalid_arguments_are_refused_with_each_field_error_shown(browser: Browser) -> None:
+    """The schema's errors come back on the page, field by field, and nothing is enqueued."""
+    page = browser.post("/jobs/invalid")
+
+    assert "Refused: send_welcome_email" in page
+    assert re.search(r"<code>user_id</code>: Not a valid integer\.", page)
+    assert re.search(r"<code>email</code>: Not a valid email address\.", page)
+    assert browser.activity()["activity"] == []
+
+
+def test_the_always_failing_job_ends_in_the_dead_letter_queue(browser: Browser) -> None:
+    """After max_receive_count failures the DLQ's count on the page becomes 1."""
+    browser.post("/jobs/failing")
+
+    def dead_letters() -> int:
+        queues = browser.activity()["queues"]
+        return sum(queue["visible"] for queue in queues if queue["dead_letters"])
+
+    wait_for(dead_letters, TIMEOUT, "the failing job to reach the dead-letter queue")
+    failures = [e for e in browser.activity()["activity"] if e["kind"] == "failed"]
+    assert sorted(entry["attempt"] for entry in failures) == [1, 2, 3]
+
+
+def test_a_post_without_the_csrf_token_is_refused(browser: Browser) -> None:
+    """Enqueueing is a state change: without the session's token the answer is 400."""
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        browser.post("/jobs/welcome", csrf_token="forged")
+
+    assert refused.value.code == 400
+    assert browser.activity()["activity"] == []
+
+
+def test_activity_text_is_escaped_in_the_page(demo: DevStack, browser: Browser) -> None:
+    """Job names and reasons come from messages: the page shows them as text, never markup."""
+    envelope = Envelope(
+        "<script>alert(1)</script>", uuid.uuid4().hex, "default", {}, datetime.now(UTC)
+    )
+    demo.registry.notify(JobRejected(envelope, demo.registry, None, 422, "<b>bad</b>"))
+
+    page = browser.get("/live")
+
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
+    assert "&lt;b&gt;bad&lt;/b&gt;" in page
+    assert "<script>" not in page
+    assert "<b>" not in page

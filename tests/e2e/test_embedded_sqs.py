@@ -1,0 +1,89 @@
+"""The embedded SQS: moto made safe for a daemon's concurrent pollers."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import boto3
+import botocore.config
+import pytest
+
+from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
+from tests.conftest import REGION
+
+
+@pytest.fixture(scope="module")
+def embedded() -> Iterator[EmbeddedSQS]:
+    server = EmbeddedSQS("127.0.0.1", 0)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def client(embedded: EmbeddedSQS) -> Any:
+    config = botocore.config.Config(max_pool_connections=20, retries={"max_attempts": 1})
+    return boto3.client("sqs", region_name=REGION, endpoint_url=embedded.url, config=config)
+
+
+@pytest.fixture
+def queue_url(client: Any) -> str:
+    url: str = client.create_queue(QueueName=f"q{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    return url
+
+
+def test_concurrent_receivers_never_get_the_same_message(client: Any, queue_url: str) -> None:
+    """Ten pollers at once share 200 messages: each is handed out exactly once."""
+    for start in range(0, 200, 10):
+        client.send_message_batch(
+            QueueUrl=queue_url,
+            Entries=[{"Id": str(n), "MessageBody": str(start + n)} for n in range(10)],
+        )
+
+    def receive_all() -> list[str]:
+        bodies: list[str] = []
+        while messages := client.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, VisibilityTimeout=300
+        ).get("Messages", []):
+            bodies.extend(message["Body"] for message in messages)
+        return bodies
+
+    with ThreadPoolExecutor(10) as pool:
+        received = [
+            body for bodies in pool.map(lambda _: receive_all(), range(10)) for body in bodies
+        ]
+
+    assert sorted(map(int, received)) == list(range(200))
+
+
+def test_a_long_poll_returns_a_message_sent_while_it_waits(client: Any, queue_url: str) -> None:
+    """The wait is served outside moto, by polling again when the queue changes."""
+    polled: list[Any] = []
+    poller = threading.Thread(
+        target=lambda: polled.append(
+            client.receive_message(QueueUrl=queue_url, WaitTimeSeconds=20).get("Messages", [])
+        )
+    )
+    poller.start()
+
+    client.send_message(QueueUrl=queue_url, MessageBody="late")
+    poller.join(30)
+
+    assert [message["Body"] for message in polled[0]] == ["late"]
+
+
+def test_a_waiting_long_poll_does_not_hold_up_other_calls(client: Any, queue_url: str) -> None:
+    """While one poll waits on an empty queue, sends to another queue still go through."""
+    other = client.create_queue(QueueName=f"q{uuid.uuid4().hex[:12]}")["QueueUrl"]
+    poller = threading.Thread(
+        target=lambda: client.receive_message(QueueUrl=queue_url, WaitTimeSeconds=2)
+    )
+    poller.start()
+
+    client.send_message(QueueUrl=other, MessageBody="meanwhile")
+
+    assert poller.is_alive()
+    poller.join(30)
