@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import sys
 import threading
 from collections.abc import Mapping, Sequence
-from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 import botocore.exceptions
@@ -16,6 +14,8 @@ from pyramid.exceptions import ConfigurationError as PyramidConfigurationError
 
 from pyramid_elasticjobs.exceptions import ConfigurationError
 from pyramid_elasticjobs.runtime import get_runtime
+
+from .signals import run_until_signalled
 
 if TYPE_CHECKING:
     from pyramid_elasticjobs.devstack import DevStack
@@ -38,8 +38,9 @@ local aws-sqsd per queue (elasticjobs.sqsd.* options; cron.yaml drives the defau
 queue). With no endpoint_url, the real SQS of elasticjobs.aws_region is used.
 
 Ctrl-C or SIGTERM stops it all gracefully: the daemons stop receiving and let
-running jobs finish, then the web server and SQS stop. Exit status: 0 after a
-graceful stop, 2 for a configuration error, 1 if SQS cannot be reached.
+running jobs finish, then the web server and SQS stop; a second signal exits at
+once. Exit status: 0 after a graceful stop, 2 for a configuration error, 1 if SQS
+cannot be reached or after a second signal.
 """
 
 
@@ -80,20 +81,7 @@ def add_parser(subparsers: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run until SIGINT or SIGTERM; see the exit statuses in the description."""
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        stop_requested.set()
-
-    # Installed before start-up, so a signal during start-up still stops gracefully.
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        return _serve(args, stop_requested)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return run_until_signalled("dev", lambda stop_requested: _serve(args, stop_requested))
 
 
 def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:

@@ -7,10 +7,8 @@ import configparser
 import dataclasses
 import logging
 import os
-import signal
 import sys
 import threading
-from types import FrameType
 from typing import Any
 
 import botocore.exceptions
@@ -24,6 +22,8 @@ from pyramid_elasticjobs.daemon.options import (
     options_from_settings,
 )
 from pyramid_elasticjobs.exceptions import ConfigurationError
+
+from .signals import run_until_signalled
 
 #: option -> (command-line metavar, help text); range, ini key and default are appended.
 _OPTIONS: dict[str, tuple[str, str]] = {
@@ -113,26 +113,7 @@ def run(args: argparse.Namespace) -> int:
     A second signal during the graceful stop exits at once (status 1): requests
     still running keep their messages until the visibility timeout.
     """
-    stop_requested = threading.Event()
-
-    def request_stop(signum: int, frame: FrameType | None) -> None:
-        if stop_requested.is_set():
-            raise SystemExit(1)
-        stop_requested.set()
-        print(
-            "elasticjobs sqsd: stopping gracefully (send the signal again to exit at once)",
-            file=sys.stderr,
-        )
-
-    # Installed before start-up, so a signal during start-up still stops gracefully.
-    previous = {
-        signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)
-    }
-    try:
-        return _serve(args, stop_requested)
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)
+    return run_until_signalled("sqsd", lambda stop_requested: _serve(args, stop_requested))
 
 
 def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:
