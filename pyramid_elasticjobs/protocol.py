@@ -45,7 +45,8 @@ SIGNATURE_KEY = attribute_environ_key(SIGNATURE_ATTRIBUTE)
 
 def is_daemon_user_agent(user_agent: str) -> bool:
     """``aws-sqsd/3.0.3``, ``aws-sqsd``, ``sqsd/0.1``... but not ``sqsdx`` or ``curl``."""
-    lowered = user_agent.lower()
+    # Only the prefix and the character after it matter: no need to lower a browser's whole UA.
+    lowered = user_agent[: len(USER_AGENT_PREFIXES[0]) + 1].lower()
     for prefix in USER_AGENT_PREFIXES:
         if lowered.startswith(prefix):
             rest = lowered[len(prefix) :]

@@ -145,18 +145,7 @@ def test_sigterm_stops_the_command_gracefully(
     recording_app: RecordingApp,
 ) -> None:
     """Started from a config file, the command delivers, then exits 0 on SIGTERM."""
-    ini = tmp_path / "development.ini"
-    ini.write_text(
-        _INI.format(
-            endpoint=sqs_endpoint, region=REGION, prefix=queue_prefix, worker_url=worker_url
-        )
-    )
-    process = subprocess.Popen(
-        [*ELASTICJOBS, "sqsd", str(ini), "--wait-time-seconds", "1"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_sqsd(tmp_path, sqs_endpoint, queue_prefix, worker_url)
     try:
         send(sqs, queue_url, "{}")
         recording_app.wait_for_requests(1)
@@ -181,18 +170,8 @@ def test_a_second_sigterm_exits_at_once(
     recording_app: RecordingApp,
 ) -> None:
     """While a request holds the graceful stop, another signal ends the command with status 1."""
-    ini = tmp_path / "development.ini"
-    ini.write_text(
-        _INI.format(
-            endpoint=sqs_endpoint, region=REGION, prefix=queue_prefix, worker_url=worker_url
-        )
-    )
     recording_app.gate.clear()
-    process = subprocess.Popen(
-        [*ELASTICJOBS, "sqsd", str(ini), "--wait-time-seconds", "1"],
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = _start_sqsd(tmp_path, sqs_endpoint, queue_prefix, worker_url)
     lines: list[str] = []
     assert process.stderr is not None
     reader = threading.Thread(target=lambda: lines.extend(process.stderr or ()), daemon=True)
@@ -209,6 +188,22 @@ def test_a_second_sigterm_exits_at_once(
 
     assert process.returncode == 1, "".join(lines)
     assert queue_counts(sqs, queue_url) == (0, 1)  # the running request keeps its message
+
+
+def _start_sqsd(
+    tmp_path: Path, endpoint: str, prefix: str, worker_url: str
+) -> subprocess.Popen[str]:
+    """`elasticjobs sqsd development.ini` in a subprocess, its stderr piped."""
+    ini = tmp_path / "development.ini"
+    ini.write_text(
+        _INI.format(endpoint=endpoint, region=REGION, prefix=prefix, worker_url=worker_url)
+    )
+    return subprocess.Popen(
+        [*ELASTICJOBS, "sqsd", str(ini), "--wait-time-seconds", "1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 _INI = """\
