@@ -6,7 +6,7 @@ import functools
 from dataclasses import dataclass, field
 
 from pyramid_elasticjobs import get_client
-from pyramid_elasticjobs.protocol import daemon_headers
+from pyramid_elasticjobs.daemon.headers import daemon_headers
 
 from . import apps, jobs
 from .common import QUEUE_PREFIX, local_sqs

@@ -14,8 +14,8 @@ from . import events
 from .envelope import Envelope
 from .exceptions import BatchEnqueueError, BatchFailure, InvalidDelay, InvalidJobArguments
 from .jobs import JobDefinition, JobFunction
-from .protocol import JOB_ATTRIBUTE, ORIGIN, ORIGIN_ATTRIBUTE, SIGNATURE_ATTRIBUTE
 from .runtime import Runtime, get_runtime
+from .signing import signed_message
 from .transport import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS, OutgoingMessage
 
 if TYPE_CHECKING:
@@ -279,24 +279,6 @@ class JobClient:
 def _mark_dropped(pending: Sequence[PendingJob]) -> None:
     for job in pending:
         job.status = "dropped"
-
-
-def signed_message(
-    runtime: Runtime,
-    body: bytes,
-    job_name: str,
-    *,
-    delay_seconds: int = 0,
-    group_id: str | None = None,
-    deduplication_id: str | None = None,
-) -> OutgoingMessage:
-    """An envelope's exact bytes, with their signature and origin marker as attributes."""
-    attributes = {
-        ORIGIN_ATTRIBUTE: ORIGIN,
-        SIGNATURE_ATTRIBUTE: runtime.signer.sign(body),
-        JOB_ATTRIBUTE: job_name,
-    }
-    return OutgoingMessage(body, attributes, delay_seconds, group_id, deduplication_id)
 
 
 def _schedule(

@@ -5,6 +5,13 @@ from __future__ import annotations
 import hashlib
 import hmac
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from .protocol import JOB_ATTRIBUTE, ORIGIN, ORIGIN_ATTRIBUTE, SIGNATURE_ATTRIBUTE
+from .transport import OutgoingMessage
+
+if TYPE_CHECKING:
+    from .runtime import Runtime
 
 
 class Signer:
@@ -39,3 +46,21 @@ class Signer:
             mac.update(body)
             valid |= hmac.compare_digest(mac.hexdigest().encode(), given)
         return valid
+
+
+def signed_message(
+    runtime: Runtime,
+    body: bytes,
+    job_name: str,
+    *,
+    delay_seconds: int = 0,
+    group_id: str | None = None,
+    deduplication_id: str | None = None,
+) -> OutgoingMessage:
+    """An envelope's exact bytes, with their signature and origin marker as attributes."""
+    attributes = {
+        ORIGIN_ATTRIBUTE: ORIGIN,
+        SIGNATURE_ATTRIBUTE: runtime.signer.sign(body),
+        JOB_ATTRIBUTE: job_name,
+    }
+    return OutgoingMessage(body, attributes, delay_seconds, group_id, deduplication_id)

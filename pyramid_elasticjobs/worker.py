@@ -21,7 +21,6 @@ from typing import TYPE_CHECKING, Any
 from pyramid.response import Response
 
 from . import events, protocol
-from .client import signed_message
 from .context import JobContext
 from .envelope import Envelope
 from .exceptions import (
@@ -33,6 +32,7 @@ from .exceptions import (
 )
 from .jobs import JobDefinition
 from .runtime import Runtime, get_runtime
+from .signing import signed_message
 from .transport import MAX_DELAY_SECONDS
 
 if TYPE_CHECKING:

@@ -13,10 +13,10 @@ from moto.server import ThreadedMotoServer
 from pyramid.config import Configurator
 from webtest import TestApp
 
-from pyramid_elasticjobs.client import signed_message
+from pyramid_elasticjobs.daemon.headers import daemon_headers
 from pyramid_elasticjobs.envelope import Envelope
-from pyramid_elasticjobs.protocol import daemon_headers
 from pyramid_elasticjobs.runtime import get_runtime
+from pyramid_elasticjobs.signing import signed_message
 
 from . import sample_jobs
 

@@ -14,10 +14,10 @@ from pyramid.tweens import EXCVIEW
 from webtest import TestApp
 
 from pyramid_elasticjobs import get_client
-from pyramid_elasticjobs.client import signed_message
+from pyramid_elasticjobs.daemon.headers import daemon_headers
 from pyramid_elasticjobs.envelope import ENVELOPE_VERSION
-from pyramid_elasticjobs.protocol import daemon_headers
 from pyramid_elasticjobs.runtime import get_runtime
+from pyramid_elasticjobs.signing import signed_message
 
 from .conftest import make_envelope, receive
 

@@ -22,13 +22,9 @@ from hypothesis import strategies as st
 from webtest import TestApp
 
 from pyramid_elasticjobs import get_client
+from pyramid_elasticjobs.daemon.headers import daemon_headers
 from pyramid_elasticjobs.envelope import Envelope
-from pyramid_elasticjobs.protocol import (
-    ORIGIN,
-    ORIGIN_ATTRIBUTE,
-    SIGNATURE_ATTRIBUTE,
-    daemon_headers,
-)
+from pyramid_elasticjobs.protocol import ORIGIN, ORIGIN_ATTRIBUTE, SIGNATURE_ATTRIBUTE
 from pyramid_elasticjobs.runtime import get_runtime
 
 from .conftest import OLD_SECRET, SECRET, receive

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from pyramid_elasticjobs.protocol import JOB_ATTRIBUTE, daemon_headers
+from pyramid_elasticjobs.protocol import JOB_ATTRIBUTE
 
 from .cron import PERIODIC_ATTRIBUTES, periodic_task_of
+from .headers import daemon_headers
 from .options import DaemonOptions
 
 log = logging.getLogger("pyramid_elasticjobs.daemon")

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from pyramid_elasticjobs import JobRescheduled, JobSucceeded
-from pyramid_elasticjobs.client import signed_message
 from pyramid_elasticjobs.devstack import DevStack
 from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.runtime import get_runtime
+from pyramid_elasticjobs.signing import signed_message
 
 from .app import Ledger, StatusRecorder
 from .app import ledger as ledger_of
