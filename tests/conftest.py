@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -19,10 +18,7 @@ from pyramid_elasticjobs.runtime import get_runtime
 from pyramid_elasticjobs.signing import signed_message
 
 from . import sample_jobs
-
-SECRET = "test-secret-0123456789-abcdefghijklmnop"
-OLD_SECRET = "old-secret-0123456789-abcdefghijklmnopq"
-REGION = "us-east-1"
+from .support import REGION, SECRET, receive
 
 _CLEARED = ("AWS_REGION", "AWS_DEFAULT_REGION", "ELASTICJOBS_SECRET", "PROCESS_ELASTIC_JOBS")
 
@@ -120,20 +116,6 @@ def app(make_app: Callable[..., Any], make_queue: Callable[..., str]) -> Any:
     return make_app()
 
 
-def receive(sqs: Any, queue_url: str, wait: int = 0) -> dict[str, Any]:
-    """Receive exactly one message, with every attribute the daemon reads."""
-    messages = sqs.receive_message(
-        QueueUrl=queue_url,
-        MaxNumberOfMessages=1,
-        WaitTimeSeconds=wait,
-        AttributeNames=["All"],
-        MessageAttributeNames=["All"],
-    ).get("Messages", [])
-    assert len(messages) == 1, f"expected one message in {queue_url}, got {len(messages)}"
-    message: dict[str, Any] = messages[0]
-    return message
-
-
 @pytest.fixture
 def deliver(sqs: Any) -> Callable[..., Any]:
     """Receive one message and POST it to the app as aws-sqsd would (through WebTest)."""
@@ -181,19 +163,3 @@ def send_envelope(send_raw: Callable[..., str]) -> Callable[..., str]:
         return send_raw(queue_url, message.body, dict(message.attributes))
 
     return send_envelope
-
-
-def make_envelope(
-    name: str = "noop", arguments: dict[str, Any] | None = None, **fields: Any
-) -> Envelope:
-    """An envelope as enqueue would write it, with fields overridable."""
-    values: dict[str, Any] = {
-        "name": name,
-        "job_id": uuid.uuid4().hex,
-        "queue": "default",
-        "arguments": arguments or {},
-        "enqueued_at": datetime.now(UTC),
-        "run_at": None,
-    }
-    values.update(fields)
-    return Envelope(**values)

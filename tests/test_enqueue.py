@@ -30,7 +30,7 @@ from pyramid_elasticjobs.runtime import get_runtime
 from pyramid_elasticjobs.signing import Signer
 
 from . import sample_jobs
-from .conftest import SECRET, receive
+from .support import SECRET, receive
 
 
 def queue_depths(sqs: Any, queue_url: str) -> tuple[int, int]:

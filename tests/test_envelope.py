@@ -10,7 +10,7 @@ from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.exceptions import EnvelopeError, UnsupportedEnvelopeVersion
 from pyramid_elasticjobs.signing import Signer
 
-from .conftest import OLD_SECRET, SECRET, make_envelope
+from .support import OLD_SECRET, SECRET, make_envelope
 
 
 def test_envelope_round_trips() -> None:

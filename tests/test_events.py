@@ -23,7 +23,7 @@ from pyramid_elasticjobs import (
     get_client,
 )
 
-from .conftest import make_envelope
+from .support import make_envelope
 
 
 @pytest.fixture

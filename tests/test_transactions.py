@@ -14,7 +14,7 @@ from webtest import TestApp
 from pyramid_elasticjobs import EnqueuedJob, JobContext, PendingJob, get_client
 from pyramid_elasticjobs.runtime import get_runtime
 
-from .conftest import receive
+from .support import receive
 from .test_enqueue import queue_depths
 
 HANDLES: list[Any] = []

@@ -19,7 +19,7 @@ from pyramid_elasticjobs.envelope import ENVELOPE_VERSION
 from pyramid_elasticjobs.runtime import get_runtime
 from pyramid_elasticjobs.signing import signed_message
 
-from .conftest import make_envelope, receive
+from .support import make_envelope, receive
 
 DAEMON = {"User-Agent": "aws-sqsd/3.0.3"}
 TRUSTED = {"REMOTE_ADDR": "127.0.0.1"}

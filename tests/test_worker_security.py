@@ -27,7 +27,7 @@ from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.protocol import ORIGIN, ORIGIN_ATTRIBUTE, SIGNATURE_ATTRIBUTE
 from pyramid_elasticjobs.runtime import get_runtime
 
-from .conftest import OLD_SECRET, SECRET, receive
+from .support import OLD_SECRET, SECRET, receive
 
 SIGNATURE_HEADER = f"X-Aws-Sqsd-Attr-{SIGNATURE_ATTRIBUTE}"
 ORIGIN_HEADER = f"X-Aws-Sqsd-Attr-{ORIGIN_ATTRIBUTE}"

@@ -14,7 +14,7 @@ from webtest.http import StopableWSGIServer
 
 from pyramid_elasticjobs.daemon.daemon import SqsDaemon
 from pyramid_elasticjobs.daemon.options import DaemonOptions
-from tests.conftest import REGION
+from tests.support import REGION
 
 #: Longest a test waits for something to happen before it fails.
 PATIENCE = 15.0

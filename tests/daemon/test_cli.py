@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pyramid_elasticjobs.cli import main
-from tests.conftest import REGION
+from tests.support import REGION
 
 from .conftest import PATIENCE, RecordingApp, queue_counts, send, wait_until
 

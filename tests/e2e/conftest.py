@@ -11,7 +11,7 @@ import pytest
 
 from pyramid_elasticjobs import get_client
 from pyramid_elasticjobs.devstack import DevStack
-from tests.conftest import REGION, SECRET
+from tests.support import REGION, SECRET
 
 from . import app as e2e_app
 

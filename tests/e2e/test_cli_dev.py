@@ -20,7 +20,7 @@ from pyramid_elasticjobs.cli import main
 from pyramid_elasticjobs.cli.dev import describe, format_table, server_port
 from pyramid_elasticjobs.devstack import DevStack
 from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
-from tests.conftest import REGION, SECRET
+from tests.support import REGION, SECRET
 
 from . import app as e2e_app
 from .jobs import FIRST_ATTEMPT, NEVER, work

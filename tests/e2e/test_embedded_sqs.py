@@ -13,7 +13,7 @@ import botocore.config
 import pytest
 
 from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
-from tests.conftest import REGION
+from tests.support import REGION
 
 
 @pytest.fixture(scope="module")

@@ -11,7 +11,7 @@ import pytest
 
 from pyramid_elasticjobs import get_client
 from pyramid_elasticjobs.devstack import DevStack
-from tests.conftest import REGION
+from tests.support import REGION
 
 from .app import ledger as ledger_of
 from .conftest import MAX_RECEIVE_COUNT
