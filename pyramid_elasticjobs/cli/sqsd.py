@@ -13,8 +13,8 @@ from typing import Any
 
 import botocore.exceptions
 
+from pyramid_elasticjobs.daemon.defaults import RANGES
 from pyramid_elasticjobs.daemon.options import (
-    RANGES,
     SETTINGS_PREFIX,
     DaemonOptions,
     accepted_range,

@@ -6,9 +6,11 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from .defaults import USER_AGENT
+
 
 def daemon_headers(
-    message: Mapping[str, Any], queue_name: str, user_agent: str = "aws-sqsd/3.0.4"
+    message: Mapping[str, Any], queue_name: str, user_agent: str = USER_AGENT
 ) -> dict[str, str]:
     """The headers ``aws-sqsd`` sends for an SQS message (as returned by ReceiveMessage).
 

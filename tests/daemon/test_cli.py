@@ -14,7 +14,7 @@ import pytest
 from pyramid_elasticjobs.cli import main
 from tests.support import REGION
 
-from .conftest import PATIENCE, RecordingApp, queue_counts, send, wait_until
+from .support import PATIENCE, RecordingApp, queue_counts, send, wait_until
 
 ELASTICJOBS = [sys.executable, "-m", "pyramid_elasticjobs.cli"]
 
@@ -75,8 +75,14 @@ def test_the_command_line_loads_without_the_daemon_dependencies() -> None:
 @pytest.mark.parametrize(
     ("arguments", "expected"),
     [
-        (["--http-connections", "500"], "elasticjobs.sqsd.http_connections) = 500 is out of range"),
-        (["--visibility-timeout", "soon"], "= 'soon' is not a whole number; give 0 to 43200"),
+        (
+            ["--http-connections", "500"],
+            "--http-connections or elasticjobs.sqsd.http_connections = 500 is out of range",
+        ),
+        (
+            ["--visibility-timeout", "soon"],
+            "= 'soon' is not a whole number; give a value from 0 to 43200",
+        ),
         (["--worker-url", "127.0.0.1:8080"], "is not http://host:port"),
     ],
 )
@@ -97,7 +103,7 @@ def test_a_missing_queue_exits_2_saying_how_to_name_one(capsys: pytest.CaptureFi
     status = main(["sqsd", "--region", REGION])
 
     assert status == 2
-    assert "queue (--queue, elasticjobs.sqsd.queue) is not set" in capsys.readouterr().err
+    assert "--queue or elasticjobs.sqsd.queue is not set" in capsys.readouterr().err
 
 
 def test_a_queue_that_does_not_exist_exits_2(
@@ -124,7 +130,7 @@ def test_settings_of_a_config_file_are_checked(
     status = main(["sqsd", str(ini)])
 
     assert status == 2
-    assert "elasticjobs.sqsd.http_connections) = 0 is out of range" in capsys.readouterr().err
+    assert "elasticjobs.sqsd.http_connections = 0 is out of range" in capsys.readouterr().err
 
 
 def test_a_missing_config_file_exits_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -3,94 +3,15 @@
 from __future__ import annotations
 
 import http.client
-import socket
-import socketserver
-import threading
-from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from collections.abc import Callable
 
 import pytest
 
 from pyramid_elasticjobs.daemon.connection import WorkerConnection, WorkerUnreachable
 
-OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
-#: A scripted reply that never comes (until the server stops).
-SILENCE = b""
+from .support import OK, SILENCE, Reply, ScriptedServer, closed_port
 
-
-class ScriptedServer(socketserver.ThreadingTCPServer):
-    """Answers each request with the next scripted reply; ``None`` closes the connection."""
-
-    daemon_threads = True
-    allow_reuse_address = True
-
-    def __init__(self, replies: list[bytes | None]) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
-        self.replies = replies
-        self.connections = 0
-        self.requests: list[bytes] = []
-        self.lock = threading.Lock()
-        self.stopped = threading.Event()
-
-    def next_reply(self) -> bytes | None:
-        with self.lock:
-            return self.replies.pop(0) if self.replies else None
-
-
-class _Handler(socketserver.StreamRequestHandler):
-    server: ScriptedServer
-
-    def handle(self) -> None:
-        with self.server.lock:
-            self.server.connections += 1
-        while (request := _read_request(self.rfile)) is not None:
-            with self.server.lock:
-                self.server.requests.append(request)
-            reply = self.server.next_reply()
-            if reply is None:
-                return
-            if reply == SILENCE:
-                self.server.stopped.wait()
-                return
-            self.wfile.write(reply)
-            if reply.endswith(b"\r\n\r\nbye"):  # a body framed by closing the connection
-                return
-
-
-def _read_request(reader: BinaryIO) -> bytes | None:
-    head = b""
-    while not head.endswith(b"\r\n\r\n"):
-        line = reader.readline()
-        if not line:
-            return None
-        head += line
-    length = next(
-        int(line.split(b":", 1)[1])
-        for line in head.split(b"\r\n")
-        if line.lower().startswith(b"content-length:")
-    )
-    return head + reader.read(length)
-
-
-Serve = Callable[[list[bytes | None]], ScriptedServer]
-
-
-@pytest.fixture
-def serve_script() -> Iterator[Serve]:
-    """Start a scripted server on a free loopback port; all are stopped at the end."""
-    servers: list[ScriptedServer] = []
-
-    def serve_script(replies: list[bytes | None]) -> ScriptedServer:
-        server = ScriptedServer(replies)
-        servers.append(server)
-        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
-        return server
-
-    yield serve_script
-    for server in servers:
-        server.stopped.set()
-        server.shutdown()
-        server.server_close()
+Serve = Callable[[list[Reply]], ScriptedServer]
 
 
 def _connect(server: ScriptedServer) -> WorkerConnection:
@@ -225,9 +146,5 @@ def test_silence_longer_than_the_inactivity_timeout_raises_timeout(
 
 def test_nothing_listening_is_reported_as_unreachable() -> None:
     """Connection refused is WorkerUnreachable, not a timeout."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-
     with pytest.raises(WorkerUnreachable, match="cannot connect"):
-        WorkerConnection("127.0.0.1", port, 1, 1).post("/", b"", {})
+        WorkerConnection("127.0.0.1", closed_port(), 1, 1).post("/", b"", {})

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import socket
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -12,7 +11,7 @@ import pytest
 
 from pyramid_elasticjobs.daemon.daemon import SqsDaemon
 
-from .conftest import RecordingApp, queue_counts, receive_all, send, wait_until
+from .support import RecordingApp, closed_port, queue_counts, receive_all, send, wait_until
 
 StartDaemon = Callable[..., SqsDaemon]
 
@@ -146,7 +145,7 @@ def test_a_refused_connection_is_retried_like_a_failure(
     """With nothing listening, the message is made visible again after ErrorVisibilityTimeout."""
     send(sqs, queue_url, "{}")
     daemon = start_daemon(
-        worker_url=f"http://127.0.0.1:{_closed_port()}",
+        worker_url=f"http://127.0.0.1:{closed_port()}",
         visibility_timeout=300,
         error_visibility_timeout=0,
     )
@@ -158,13 +157,6 @@ def test_a_refused_connection_is_retried_like_a_failure(
     assert daemon.stats.deleted == 0
     [message] = receive_all(sqs, queue_url, 1)
     assert int(message["Attributes"]["ApproximateReceiveCount"]) >= 3
-
-
-def _closed_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_concurrent_requests_never_exceed_http_connections(

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 from typing import Any
 
 import pytest
 
 from pyramid_elasticjobs.daemon.options import DaemonOptions, options_from_settings
-from pyramid_elasticjobs.exceptions import ConfigurationError, UnknownSettingWarning
+from pyramid_elasticjobs.exceptions import ConfigurationError
 
 APP_SETTINGS = {
     "elasticjobs.aws_region": "eu-west-1",
@@ -99,14 +100,14 @@ def test_the_environment_names_the_region_and_endpoint_as_for_the_app() -> None:
 @pytest.mark.parametrize(
     ("settings", "missing"),
     [
-        ({"elasticjobs.sqsd.region": "us-east-1"}, "queue (--queue, elasticjobs.sqsd.queue)"),
-        ({"elasticjobs.sqsd.queue": "jobs"}, "region (--region, elasticjobs.sqsd.region)"),
+        ({"elasticjobs.sqsd.region": "us-east-1"}, "--queue or elasticjobs.sqsd.queue"),
+        ({"elasticjobs.sqsd.queue": "jobs"}, "--region or elasticjobs.sqsd.region"),
     ],
 )
 def test_a_missing_queue_or_region_says_how_to_give_it(
     settings: dict[str, str], missing: str
 ) -> None:
-    """The error names the option, its flag and its ini key."""
+    """The error names the option's flag and its ini key."""
     with pytest.raises(ConfigurationError, match="is not set") as raised:
         options_from_settings(settings)
 
@@ -118,16 +119,16 @@ def test_a_missing_queue_or_region_says_how_to_give_it(
     [
         ("http_connections", "0", "= 0 is out of range; give 1 to 100"),
         ("http_connections", "101", "= 101 is out of range; give 1 to 100"),
-        ("http_connections", "many", "= 'many' is not a whole number; give 1 to 100"),
+        ("http_connections", "many", "= 'many' is not a whole number; give a value from 1 to 100"),
         ("connect_timeout", "0", "= 0.0 is out of range; give 0.1 to 60"),
-        ("inactivity_timeout", "soon", "= 'soon' is not a number; give 0.1 to 36000"),
+        ("inactivity_timeout", "soon", "= 'soon' is not a number; give a value from 0.1 to 36000"),
         ("visibility_timeout", "43201", "out of range; give 0 to 43200"),
         ("error_visibility_timeout", "-1", "out of range; give 0 to 43200"),
         ("max_retries", "0", "out of range; give 1 to 100"),
         ("wait_time_seconds", "21", "out of range; give 0 to 20"),
         ("summary_interval", "-5", "out of range; give 0 to 86400"),
-        ("queue", "bad name!", "is neither a queue name nor a queue URL"),
-        ("queue", "http://127.0.0.1:5000/", "is neither a queue name nor a queue URL"),
+        ("queue", "bad name!", "is not a valid queue name"),
+        ("queue", "http://127.0.0.1:5000/", "is not a queue URL"),
         ("region", "Mars", "is not an AWS region name"),
         ("endpoint_url", "127.0.0.1:5000", "is not an http(s) URL"),
         ("worker_url", "https://127.0.0.1:443", "is not http://host:port"),
@@ -141,14 +142,14 @@ def test_a_missing_queue_or_region_says_how_to_give_it(
 def test_a_bad_value_is_refused_naming_the_option_and_what_it_accepts(
     option: str, value: str, expected: str
 ) -> None:
-    """ConfigurationError: option, flag and ini key, the value, and the accepted range or form."""
+    """ConfigurationError: flag and ini key, the value, and the accepted range or form."""
     settings = {"elasticjobs.sqsd.queue": "jobs", "elasticjobs.sqsd.region": "us-east-1"}
 
     with pytest.raises(ConfigurationError) as raised:
         options_from_settings(settings, {option: value})
 
     flag = "--" + option.replace("_", "-")
-    assert str(raised.value).startswith(f"{option} ({flag}, elasticjobs.sqsd.{option})")
+    assert str(raised.value).startswith(f"{flag} or elasticjobs.sqsd.{option} = ")
     assert expected in str(raised.value)
 
 
@@ -158,12 +159,20 @@ def test_options_built_in_code_are_checked_too() -> None:
         DaemonOptions(queue="jobs", region="us-east-1", http_connections=0)
 
 
-def test_an_unknown_sqsd_key_warns() -> None:
-    """A typo in an elasticjobs.sqsd.* key is reported, listing the known keys."""
+def test_an_unknown_sqsd_key_is_logged_with_the_likely_key(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A typo in an elasticjobs.sqsd.* key is a warning naming the key it resembles."""
     settings = {**APP_SETTINGS, "elasticjobs.sqsd.http_conections": "3"}
 
-    with pytest.warns(UnknownSettingWarning, match="elasticjobs.sqsd.http_conections"):
-        options_from_settings(settings)
+    with caplog.at_level(logging.WARNING, logger="pyramid_elasticjobs.daemon"):
+        options = options_from_settings(settings)
+
+    assert options.http_connections == 50
+    assert [record.getMessage() for record in caplog.records] == [
+        "unknown setting elasticjobs.sqsd.http_conections is ignored; "
+        "did you mean elasticjobs.sqsd.http_connections?"
+    ]
 
 
 @pytest.mark.parametrize(
@@ -208,3 +217,22 @@ def test_every_option_has_an_ini_key() -> None:
     )
 
     assert dataclasses.asdict(options) == values
+
+
+def test_a_bad_region_from_the_environment_names_the_application_key_and_variable() -> None:
+    """Checked as the application checks it: the error says where the bad value came from."""
+    with pytest.raises(ConfigurationError) as raised:
+        options_from_settings({"elasticjobs.sqsd.queue": "jobs"}, environ={"AWS_REGION": "Mars"})
+
+    assert str(raised.value).startswith(
+        "elasticjobs.aws_region (or the AWS_REGION environment variable) = 'Mars' is not an "
+        "AWS region name"
+    )
+
+
+def test_numbers_given_as_text_in_code_are_converted() -> None:
+    """DaemonOptions types its numbers itself, whoever builds it."""
+    options = DaemonOptions(queue="jobs", region="us-east-1", http_connections=" 7 ")  # type: ignore[arg-type]
+
+    assert (options.http_connections, options.connect_timeout) == (7, 5.0)
+    assert isinstance(options.connect_timeout, float)

@@ -14,7 +14,7 @@ from pyramid_elasticjobs.daemon.daemon import SqsDaemon
 from pyramid_elasticjobs.daemon.options import DaemonOptions
 from pyramid_elasticjobs.exceptions import ConfigurationError
 
-from .conftest import RecordingApp, queue_counts, receive_all, wait_until
+from .support import RecordingApp, queue_counts, receive_all, wait_until
 
 CRON = """\
 version: 1

@@ -6,7 +6,7 @@ import threading
 
 from pyramid_elasticjobs.daemon.slots import Slots
 
-from .conftest import wait_until
+from .support import wait_until
 
 
 def _take_in_background(

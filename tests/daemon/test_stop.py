@@ -10,7 +10,7 @@ import pytest
 
 from pyramid_elasticjobs.daemon.daemon import SqsDaemon
 
-from .conftest import PATIENCE, RecordingApp, queue_counts, receive_all, send, wait_until
+from .support import PATIENCE, RecordingApp, queue_counts, receive_all, send, wait_until
 
 StartDaemon = Callable[..., SqsDaemon]
 

@@ -13,13 +13,14 @@ from pyramid_elasticjobs import get_client
 from pyramid_elasticjobs.daemon.daemon import SqsDaemon
 from pyramid_elasticjobs.daemon.options import DaemonOptions
 
-from .conftest import queue_counts, serve, wait_until
+from .support import queue_counts, serve, wait_until
 
 
 @pytest.fixture
 def app_url(app: Any) -> Iterator[str]:
     """The sample application (jobs scanned, processing on), served by waitress."""
-    yield from serve(app)
+    with serve(app) as url:
+        yield url
 
 
 @pytest.fixture
