@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -11,12 +12,19 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import events
-from .envelope import Envelope
-from .exceptions import BatchEnqueueError, BatchFailure, InvalidDelay, InvalidJobArguments
+from .defaults import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS, MAX_SCHEDULE_AHEAD
+from .envelope import Envelope, encode_json
+from .exceptions import (
+    BatchEnqueueError,
+    BatchFailure,
+    InvalidDelay,
+    InvalidEnqueueOption,
+    InvalidJobArguments,
+)
 from .jobs import JobDefinition, JobFunction
 from .runtime import Runtime, get_runtime
 from .signing import signed_message
-from .transport import MAX_BATCH_ENTRIES, MAX_DELAY_SECONDS, OutgoingMessage
+from .transport import OutgoingMessage
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -141,6 +149,8 @@ class JobClient:
                 problems[f"entry {index}"] = error.errors
         if problems:
             raise InvalidJobArguments(definition.name, problems)
+        if not prepared:
+            return []
         pending = None if immediate else self._defer(prepared)
         return pending if pending is not None else self._send_batches(prepared)
 
@@ -157,25 +167,23 @@ class JobClient:
     ) -> _Prepared:
         runtime = self._runtime
         queue = definition.queue or runtime.settings.default_queue
-        dumped = definition.dump(definition.load(arguments))
+        fifo = queue.endswith(".fifo")
         now = datetime.now(UTC)
         delay_seconds, envelope_run_at = _schedule(queue, now, delay, run_at)
-        fifo = queue.endswith(".fifo")
-        if fifo and delay_seconds:
-            raise InvalidDelay(
-                f"queue {queue!r} is a FIFO queue, which refuses per-message delays; "
-                "enqueue without delay/run_at, or use a standard queue",
-                queue=queue,
-            )
-        if dedup_id is not None and not fifo:
-            raise InvalidDelay(
-                f"dedup_id only applies to FIFO queues, and {queue!r} is a standard queue",
-                queue=queue,
-            )
-        envelope = Envelope(definition.name, uuid.uuid4().hex, queue, dumped, now, envelope_run_at)
+        _check_fifo_options(queue, fifo, delay_seconds, group_id, dedup_id)
+        due = envelope_run_at or now + timedelta(seconds=delay_seconds)
+        envelope = Envelope(
+            name=definition.name,
+            job_id=uuid.uuid4().hex,
+            queue=queue,
+            arguments=definition.dump(definition.load(arguments)),
+            enqueued_at=now,
+            run_at=envelope_run_at,
+            expires_at=due + timedelta(seconds=runtime.settings.message_ttl),
+        )
         message = signed_message(
             runtime,
-            envelope.to_json(),
+            _encode(definition, envelope),
             envelope.name,
             delay_seconds=delay_seconds,
             group_id=(group_id or definition.name) if fifo else group_id,
@@ -265,12 +273,13 @@ class JobClient:
                 if not pending.message_id:
                     # The transaction is already committed: all that is left is to make
                     # the job recoverable by hand, so log everything needed to resend it.
+                    # (The one log line that carries arguments, sensitive ones redacted.)
                     log.error(
-                        "job %s (%s) was committed but not sent to SQS; resend it by hand, "
-                        "envelope: %s",
+                        "job %s (%s) was committed but not sent to SQS; enqueue it again "
+                        "with these arguments: %s",
                         item.envelope.name,
                         item.envelope.job_id,
-                        item.envelope.to_json().decode(),
+                        encode_json(item.definition.redacted(item.envelope.arguments)).decode(),
                     )
 
         return send_after_commit
@@ -288,25 +297,109 @@ def _schedule(
     if delay is not None and run_at is not None:
         raise InvalidDelay("give either delay or run_at, not both", queue=queue)
     if run_at is not None:
-        if run_at.tzinfo is None:
-            raise InvalidDelay(
-                f"run_at={run_at.isoformat()} has no time zone; pass an aware datetime "
-                "(e.g. datetime.now(UTC) + timedelta(hours=1))",
-                queue=queue,
-            )
-        seconds = (run_at - now).total_seconds()
+        seconds = (_aware_datetime(queue, run_at) - now).total_seconds()
     elif delay is not None:
-        seconds = delay.total_seconds() if isinstance(delay, timedelta) else float(delay)
-        if not math.isfinite(seconds) or seconds < 0:
-            raise InvalidDelay(
-                f"delay={delay!r} is not a non-negative number of seconds", queue=queue
-            )
+        seconds = _delay_seconds(queue, delay)
     else:
         return 0, None
+    if seconds > MAX_SCHEDULE_AHEAD.total_seconds():
+        given = f"run_at={run_at.isoformat()}" if run_at is not None else f"delay={delay!r}"
+        raise InvalidDelay(
+            f"{given} is more than {MAX_SCHEDULE_AHEAD.days} days ahead; schedule it later "
+            "from a periodic job, or check the unit (delay is in seconds)",
+            queue=queue,
+        )
     delay_seconds = max(0, math.ceil(seconds))
     if delay_seconds <= MAX_DELAY_SECONDS:
         return delay_seconds, None
     return MAX_DELAY_SECONDS, now + timedelta(seconds=delay_seconds)
+
+
+def _aware_datetime(queue: str, run_at: Any) -> datetime:
+    if not isinstance(run_at, datetime):
+        raise InvalidDelay(
+            f"run_at={run_at!r} is not a datetime; pass an aware datetime such as "
+            "datetime.now(UTC) + timedelta(hours=1)",
+            queue=queue,
+        )
+    if run_at.tzinfo is None or run_at.utcoffset() is None:
+        raise InvalidDelay(
+            f"run_at={run_at.isoformat()} has no time zone; pass an aware datetime "
+            "(e.g. datetime.now(UTC) + timedelta(hours=1))",
+            queue=queue,
+        )
+    return run_at
+
+
+def _delay_seconds(queue: str, delay: Any) -> float:
+    # bool is an int, and "10" is a number only by accident: both are mistakes here.
+    if isinstance(delay, timedelta):
+        seconds = delay.total_seconds()
+    elif isinstance(delay, int | float) and not isinstance(delay, bool):
+        seconds = float(delay)
+    else:
+        raise InvalidDelay(
+            f"delay={delay!r} is not a number of seconds; pass an int, a float or a timedelta",
+            queue=queue,
+        )
+    if not math.isfinite(seconds) or seconds < 0:
+        raise InvalidDelay(f"delay={delay!r} is not a non-negative number of seconds", queue=queue)
+    return seconds
+
+
+#: SQS's MessageGroupId and MessageDeduplicationId: 1-128 letters, digits and punctuation.
+_SQS_ID = re.compile(r"[!-~]{1,128}")
+
+
+def _check_fifo_options(
+    queue: str, fifo: bool, delay_seconds: int, group_id: Any, dedup_id: Any
+) -> None:
+    if fifo and delay_seconds:
+        raise InvalidDelay(
+            f"queue {queue!r} is a FIFO queue, which refuses per-message delays; "
+            "enqueue without delay/run_at, or use a standard queue",
+            queue=queue,
+        )
+    if dedup_id is not None and not fifo:
+        raise InvalidEnqueueOption(
+            f"dedup_id only applies to FIFO queues, and {queue!r} is a standard queue; "
+            "leave dedup_id out, or use a queue whose name ends in .fifo",
+            queue=queue,
+        )
+    for option, value in (("group_id", group_id), ("dedup_id", dedup_id)):
+        if value is not None and not (isinstance(value, str) and _SQS_ID.fullmatch(value)):
+            raise InvalidEnqueueOption(
+                f"{option}={value!r} is not an SQS id; give a string of 1 to 128 letters, "
+                "digits or punctuation, without spaces",
+                queue=queue,
+            )
+
+
+def _encode(definition: JobDefinition, envelope: Envelope) -> bytes:
+    """The envelope's bytes, or :class:`InvalidJobArguments` naming each field JSON cannot carry."""
+    try:
+        return envelope.to_json()
+    except (TypeError, ValueError, UnicodeEncodeError):
+        problems = {
+            name: [problem]
+            for name, value in envelope.arguments.items()
+            if (problem := _json_problem(value)) is not None
+        }
+        if not problems:  # not the arguments' fault: let the real error show
+            raise
+        raise InvalidJobArguments(definition.name, problems) from None
+
+
+def _json_problem(value: Any) -> str | None:
+    try:
+        encode_json(value)
+    except TypeError as error:
+        return f"cannot be sent as JSON ({error}); declare a field type that dumps it to JSON"
+    except UnicodeEncodeError:
+        return "text contains a lone surrogate, which is not valid UTF-8"
+    except ValueError as error:
+        return f"cannot be sent as JSON ({error})"
+    return None
 
 
 def get_client(registry: Registry) -> JobClient:

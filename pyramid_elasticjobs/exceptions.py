@@ -92,7 +92,11 @@ class MessageTooLarge(EnqueueError, ValueError):
         )
 
 
-class InvalidDelay(EnqueueError, ValueError):
+class InvalidEnqueueOption(EnqueueError, ValueError):
+    """An option of ``enqueue`` (not a job argument) is wrong: its message names it."""
+
+
+class InvalidDelay(InvalidEnqueueOption):
     """The requested delay or run_at is not possible on this queue."""
 
 

@@ -11,6 +11,7 @@ import marshmallow
 import venusian
 from pyramid.path import DottedNameResolver
 
+from .contracts import contract_problems
 from .exceptions import ConfigurationError, InvalidJobArguments, UnknownJobError
 
 if TYPE_CHECKING:
@@ -26,6 +27,9 @@ F = TypeVar("F", bound=JobFunction)
 RESERVED_ARGUMENTS = frozenset({"delay", "run_at", "group_id", "dedup_id", "immediate"})
 
 JOBS_KEY = "elasticjobs.jobs"
+
+#: What stands in for the value of a field a job marks sensitive (``@job(redact=...)``).
+REDACTED = "[redacted]"
 
 _JOB_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,127}$")
 
@@ -45,6 +49,7 @@ class JobDefinition:
     discard_on: tuple[type[BaseException], ...] = ()
     periodic: bool = False
     required_fields: frozenset[str] = field(default=frozenset())
+    redact: frozenset[str] = field(default=frozenset())
 
     def load(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and deserialize arguments; :class:`InvalidJobArguments` lists each problem."""
@@ -62,6 +67,12 @@ class JobDefinition:
         dumped: dict[str, Any] = self.schema.dump(loaded)
         return dumped
 
+    def redacted(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """``arguments`` with the values of sensitive fields replaced, for logs and records."""
+        return {
+            name: REDACTED if name in self.redact else value for name, value in arguments.items()
+        }
+
     def __call__(self, ctx: JobContext, arguments: Mapping[str, Any]) -> Any:
         return self.func(ctx, **arguments)
 
@@ -74,6 +85,7 @@ def make_definition(
     queue: str | None = None,
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
+    redact: Iterable[str] = (),
 ) -> JobDefinition:
     """Check a job declaration and build its definition; raise ``ConfigurationError`` if wrong."""
     job_name = str(name or getattr(func, "__name__", ""))
@@ -86,6 +98,12 @@ def make_definition(
             "(at most 128 characters, not starting with a digit)"
         )
     instance = _schema_instance(where, schema)
+    problems = contract_problems(instance)
+    if problems:
+        raise ConfigurationError(
+            f"{where}: its schema cannot carry arguments through SQS: " + "; ".join(problems)
+        )
+    sensitive = _redacted_fields(where, instance, redact)
     reserved = RESERVED_ARGUMENTS.intersection(instance.fields)
     if reserved:
         raise ConfigurationError(
@@ -106,7 +124,24 @@ def make_definition(
     for exception in discard:
         if not (isinstance(exception, type) and issubclass(exception, BaseException)):
             raise ConfigurationError(f"{where}: discard_on must list exception classes")
-    return JobDefinition(job_name, func, instance, queue, discard, periodic, required)
+    return JobDefinition(job_name, func, instance, queue, discard, periodic, required, sensitive)
+
+
+def _redacted_fields(
+    where: str, schema: marshmallow.Schema, redact: Iterable[str]
+) -> frozenset[str]:
+    if isinstance(redact, str):  # redact="password" would redact p, a, s...
+        raise ConfigurationError(
+            f"{where}: redact takes a tuple of field names, e.g. ({redact!r},)"
+        )
+    names = frozenset(redact)
+    unknown = names - set(schema.fields)
+    if unknown:
+        raise ConfigurationError(
+            f"{where}: redact names {', '.join(sorted(unknown))}, which the schema does not "
+            f"declare (its fields: {', '.join(sorted(schema.fields)) or 'none'})"
+        )
+    return names
 
 
 def _schema_instance(
@@ -169,6 +204,7 @@ def add_job(
     queue: str | None = None,
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
+    redact: Iterable[str] = (),
 ) -> None:
     """The ``config.add_job`` directive: register ``func`` as a job.
 
@@ -184,6 +220,7 @@ def add_job(
         queue=queue,
         discard_on=discard_on,
         periodic=periodic,
+        redact=redact,
     )
 
     def register() -> None:
@@ -199,12 +236,15 @@ def job(
     queue: str | None = None,
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
+    redact: Iterable[str] = (),
 ) -> Callable[[F], F]:
     """Declare a job, registered when ``config.scan()`` finds it (like ``@view_config``).
 
     ``periodic=True`` marks a job meant for ``cron.yaml``; only such jobs run from
     periodic-task requests (which are unsigned). Their schema may not have required
-    fields, since the daemon's periodic requests carry no arguments.
+    fields, since the daemon's periodic requests carry no arguments. ``redact`` names
+    fields whose values never appear in logs or records (passwords, tokens); the job
+    itself receives them.
     """
     options = {
         "schema": schema,
@@ -212,6 +252,7 @@ def job(
         "queue": queue,
         "discard_on": tuple(discard_on),
         "periodic": periodic,
+        "redact": tuple(redact) if not isinstance(redact, str) else redact,
     }
 
     def decorate(func: F) -> F:

@@ -6,9 +6,11 @@ and the daemon turns each message attribute into an ``X-Aws-Sqsd-Attr-<name>`` h
 
 from __future__ import annotations
 
+import enum
 import functools
 import ipaddress
-from collections.abc import Iterable, Mapping
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -54,31 +56,111 @@ def is_daemon_user_agent(user_agent: str) -> bool:
     return False
 
 
-def request_addresses(environ: Mapping[str, Any]) -> Iterable[str]:
+#: The headers through which a proxy reports the client it forwards for.
+FORWARDED_FOR = "HTTP_X_FORWARDED_FOR"
+REAL_IP = "HTTP_X_REAL_IP"
+FORWARDED = "HTTP_FORWARDED"
+
+#: Stands in for a hop that cannot be read; never inside a trusted network.
+UNREADABLE = "unreadable"
+
+
+class Source(enum.Enum):
+    """Where a request came from, as far as the request itself can tell."""
+
+    TRUSTED = "trusted"
+    UNTRUSTED = "untrusted"
+    #: Every address seen is trusted, but the server may have deleted the proxy's report
+    #: of the real client: nothing can be concluded.
+    UNKNOWN = "unknown"
+
+
+def request_addresses(environ: Mapping[str, Any]) -> Iterator[str]:
     """Every address a request claims to come from: the peer and each proxy hop.
 
     On Elastic Beanstalk nginx makes every request arrive from 127.0.0.1, so the
     forwarded headers are the only trace of internet clients.
     """
     yield environ.get("REMOTE_ADDR") or ""
-    forwarded = environ.get("HTTP_X_FORWARDED_FOR")
-    if forwarded:
-        yield from (hop.strip() for hop in forwarded.split(","))
-    real_ip = environ.get("HTTP_X_REAL_IP")
-    if real_ip:
+    forwarded_for = environ.get(FORWARDED_FOR)
+    if forwarded_for is not None:
+        yield from (hop.strip() for hop in forwarded_for.split(","))
+    real_ip = environ.get(REAL_IP)
+    if real_ip is not None:
         yield real_ip.strip()
-    forwarded_standard = environ.get("HTTP_FORWARDED")  # RFC 7239: for=1.2.3.4;proto=https
-    if forwarded_standard:
-        for element in forwarded_standard.split(","):
-            for pair in element.split(";"):
-                name, _, value = pair.strip().partition("=")
-                if name.lower() == "for":
-                    yield value.strip('"')
+    forwarded = environ.get(FORWARDED)
+    if forwarded is not None:
+        yield from forwarded_clients(forwarded)
 
 
-def is_trusted_source(environ: Mapping[str, Any], networks: tuple[Network, ...]) -> bool:
-    """True only if the peer and every forwarded hop are inside ``networks``."""
-    return all(_is_trusted_address(text, networks) for text in request_addresses(environ))
+def source_of(
+    environ: Mapping[str, Any], networks: tuple[Network, ...], remote_addr_is_client: bool
+) -> Source:
+    """Judge a request's source: trusted only if the peer and every forwarded hop are.
+
+    waitress deletes X-Forwarded-For and Forwarded from requests that do not come from its
+    ``trusted_proxy``, so under waitress a proxied internet request and a direct one from
+    the daemon look the same when no forwarding header is left. Unless the application
+    says that REMOTE_ADDR is the client (no proxy in front, or waitress rewrites
+    REMOTE_ADDR), such a request's source is unknown. Servers that pass the headers on
+    (gunicorn, and every other we know) are taken at their word.
+    """
+    if not all(_is_trusted_address(text, networks) for text in request_addresses(environ)):
+        return Source.UNTRUSTED
+    if (
+        remote_addr_is_client
+        or FORWARDED_FOR in environ
+        or REAL_IP in environ
+        or FORWARDED in environ
+        or not environ.get("SERVER_SOFTWARE", "").startswith(HEADER_DELETING_SERVERS)
+    ):
+        return Source.TRUSTED
+    return Source.UNKNOWN
+
+
+#: WSGI servers (by SERVER_SOFTWARE) that delete forwarding headers from untrusted proxies.
+HEADER_DELETING_SERVERS = ("waitress",)
+
+
+# RFC 7239: elements separated by ",", pairs by ";", values tokens or quoted strings.
+# The grammar allows no whitespace around "=" and wants IPv6 quoted, but proxies and
+# people write both: read them rather than fail open or refuse the daemon.
+_NAME = r"[!#$%&'*+.^_`|~0-9A-Za-z-]+"
+_BARE_VALUE = r"[!#$%&'*+.^_`|~0-9A-Za-z:\[\]-]+"
+_PAIR = re.compile(rf'[ \t]*({_NAME})[ \t]*=[ \t]*({_BARE_VALUE}|"(?:[^"\\]|\\.)*")[ \t]*')
+_ESCAPE = re.compile(r"\\(.)")
+
+
+@functools.lru_cache(maxsize=256)
+def forwarded_clients(header: str) -> tuple[str, ...]:
+    """The ``for=`` value of each element of an RFC 7239 ``Forwarded`` header.
+
+    An element without ``for``, or any text that does not parse, gives
+    :data:`UNREADABLE`, so that a header the check cannot read fails it.
+    """
+    clients: list[str] = []
+    position, element_client = 0, None
+    while True:
+        match = _PAIR.match(header, position)
+        if match is None:
+            return (*clients, UNREADABLE)
+        name, value = match.group(1).lower(), match.group(2)
+        if value.startswith('"'):
+            value = _ESCAPE.sub(r"\1", value[1:-1])
+        if name == "for":
+            if element_client is not None:  # two clients for one hop: a forgery
+                return (*clients, UNREADABLE)
+            element_client = value
+        position = match.end()
+        separator = header[position : position + 1]
+        if separator in (",", ""):
+            clients.append(element_client if element_client is not None else UNREADABLE)
+            element_client = None
+            if not separator:
+                return tuple(clients)
+        elif separator != ";":
+            return (*clients, UNREADABLE)
+        position += 1
 
 
 # Parsing an address costs more than the rest of the check; the daemon's are always the same

@@ -5,15 +5,19 @@ Pure functions over plain dicts, so every rule is testable without a Configurato
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
+import logging
 import re
-import warnings
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from .exceptions import ConfigurationError, UnknownSettingWarning
+from . import defaults
+from .exceptions import ConfigurationError
+
+log = logging.getLogger(__name__)
 
 PREFIX = "elasticjobs."
 
@@ -28,11 +32,6 @@ ENVIRONMENT_OVERRIDES: Mapping[str, str] = {
 #: Key namespaces read by other parts (the local daemon reads ``elasticjobs.sqsd.*``).
 DELEGATED_NAMESPACES = ("sqsd.",)
 
-MIN_SECRET_LENGTH = 32
-SQS_MAX_MESSAGE_BYTES = 1_048_576
-SQS_MIN_MESSAGE_BYTES = 1_024
-LOOPBACK_NETWORKS = "127.0.0.0/8 ::1/128"
-
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
 _QUEUE_NAME = re.compile(r"^[A-Za-z0-9_-]{1,80}$")
@@ -43,9 +42,13 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 @dataclass(frozen=True, slots=True)
 class ElasticJobsSettings:
-    """The parsed, validated settings; one instance per application."""
+    """The parsed, validated settings; one instance per application.
 
-    secrets: tuple[str, ...]
+    The secrets are left out of the repr: tracebacks that capture locals (Sentry does by
+    default) print the reprs of whatever holds these settings.
+    """
+
+    secrets: tuple[str, ...] = field(repr=False)
     process_jobs: bool
     aws_region: str
     endpoint_url: str | None
@@ -53,6 +56,8 @@ class ElasticJobsSettings:
     default_queue: str
     periodic_tasks_route: str
     trusted_networks: tuple[Network, ...]
+    remote_addr_is_client: bool
+    message_ttl: int
     max_message_bytes: int
     enqueue_after_commit: bool
     connect_timeout: float
@@ -74,8 +79,8 @@ def parse_settings(
 ) -> ElasticJobsSettings:
     """Read ``elasticjobs.*`` keys from ``settings``; named environment variables win.
 
-    Raises :class:`ConfigurationError` naming the key and what it accepts; warns
-    (:class:`UnknownSettingWarning`) about keys this version does not know.
+    Raises :class:`ConfigurationError` naming the key and what it accepts; logs a warning
+    for each key this version does not read (a typo, usually), naming the likely key.
     """
     environ = environ if environ is not None else {}
     raw = {key[len(PREFIX) :]: value for key, value in settings.items() if key.startswith(PREFIX)}
@@ -84,17 +89,39 @@ def parse_settings(
             raw[key] = environ[variable]
     if not raw.get("aws_region") and environ.get("AWS_DEFAULT_REGION"):
         raw["aws_region"] = environ["AWS_DEFAULT_REGION"]
-    unknown_keys = {key for key in raw if not key.startswith(DELEGATED_NAMESPACES)} - set(_PARSERS)
-    for unknown in sorted(unknown_keys):
-        warnings.warn(
-            f"unknown setting {PREFIX}{unknown!s} ignored; known settings: "
-            + ", ".join(PREFIX + key for key in sorted(_PARSERS)),
-            UnknownSettingWarning,
-            stacklevel=3,
-        )
+    for unknown in sorted(unknown_keys(raw)):
+        log.warning("%s", unknown_key_message(unknown))
     values = {key: parse(key, raw.get(key)) for key, parse in _PARSERS.items()}
     values["secrets"] = values.pop("secret")
+    _check_periodic_route(values["periodic_tasks_route"], raw.get("sqsd.http_path"))
     return ElasticJobsSettings(**values)
+
+
+def unknown_keys(raw: Mapping[str, Any]) -> set[str]:
+    """Keys (without the prefix) that neither the core nor a delegated part reads."""
+    return {key for key in raw if not key.startswith(DELEGATED_NAMESPACES)} - set(_PARSERS)
+
+
+def unknown_key_message(key: str) -> str:
+    """A one-line warning about a key this version does not read, with the likely intended key."""
+    close = difflib.get_close_matches(key, list(_PARSERS), n=1, cutoff=0.5)
+    hint = (
+        f"did you mean {PREFIX}{close[0]}?"
+        if close
+        else "known settings: " + ", ".join(PREFIX + known for known in sorted(_PARSERS))
+    )
+    return f"unknown setting {PREFIX}{key} is ignored; {hint}"
+
+
+def _check_periodic_route(route: str, job_path: Any) -> None:
+    """Refuse a periodic route that would also catch the daemon's job deliveries."""
+    path = _text(job_path) or "/"
+    if route in ("/", path):
+        raise ConfigurationError(
+            f"{_key('periodic_tasks_route')} = {route!r} is also the path the daemon posts jobs "
+            f"to ({path!r}), so every job would be taken for a periodic task; use a path of its "
+            f"own, such as {defaults.PERIODIC_TASKS_ROUTE} (and the same url in cron.yaml)"
+        )
 
 
 def _key(key: str) -> str:
@@ -111,15 +138,16 @@ def parse_secrets(key: str, value: Any) -> tuple[str, ...]:
     secrets = tuple(_text(value).split())
     if not secrets:
         raise ConfigurationError(
-            f"{_key(key)} is not set: give at least one random secret of {MIN_SECRET_LENGTH}+ "
+            f"{_key(key)} is not set: give at least one random secret of "
+            f"{defaults.MIN_SECRET_LENGTH}+ "
             "characters (`python -c 'import secrets; print(secrets.token_urlsafe(48))'`); "
             "several secrets separated by spaces rotate keys: the first signs, all verify"
         )
     for position, secret in enumerate(secrets, start=1):
-        if len(secret) < MIN_SECRET_LENGTH:
+        if len(secret) < defaults.MIN_SECRET_LENGTH:
             raise ConfigurationError(
                 f"{_key(key)}: secret #{position} is {len(secret)} characters long; "
-                f"each secret must have at least {MIN_SECRET_LENGTH} characters"
+                f"each secret must have at least {defaults.MIN_SECRET_LENGTH} characters"
             )
     return secrets
 
@@ -211,7 +239,11 @@ def parse_queue_prefix(key: str, value: Any) -> str:
 
 def parse_route(key: str, value: Any, default: str) -> str:
     route = _text(value) or default
-    if not route.startswith("/") or any(char.isspace() for char in route):
+    if (
+        not route.startswith("/")
+        or any(char.isspace() or char in "?#" for char in route)
+        or not route.isascii()
+    ):
         raise ConfigurationError(
             f"{_key(key)} = {route!r} is not a URL path; give a path such as /periodic_tasks "
             "(the url of your cron.yaml entries)"
@@ -220,17 +252,31 @@ def parse_route(key: str, value: Any, default: str) -> str:
 
 
 def parse_networks(key: str, value: Any) -> tuple[Network, ...]:
-    text = _text(value) or LOOPBACK_NETWORKS
-    networks = []
-    for item in text.replace(",", " ").split():
-        try:
-            networks.append(ipaddress.ip_network(item, strict=False))
-        except ValueError:
-            raise ConfigurationError(
-                f"{_key(key)}: {item!r} is not an IP network; give CIDR blocks separated by "
-                "spaces, e.g. '127.0.0.0/8 ::1/128 172.17.0.0/16'"
-            ) from None
-    return tuple(networks)
+    text = _text(value) or defaults.LOOPBACK_NETWORKS
+    return tuple(_network(key, item) for item in text.replace(",", " ").split())
+
+
+def _network(key: str, item: str) -> Network:
+    try:
+        network = ipaddress.ip_network(item, strict=False)
+    except ValueError:
+        raise ConfigurationError(
+            f"{_key(key)}: {item!r} is not an IP network; give CIDR blocks separated by "
+            "spaces, e.g. '127.0.0.0/8 ::1/128 172.17.0.0/16'"
+        ) from None
+    # strict=False above only so that this message can name the network that was meant.
+    if str(network) != item and network.with_prefixlen != item:
+        raise ConfigurationError(
+            f"{_key(key)}: {item!r} has host bits set, which would silently mean "
+            f"{network.with_prefixlen}; write the network itself, e.g. {network.with_prefixlen}"
+        )
+    if network.prefixlen == 0:
+        raise ConfigurationError(
+            f"{_key(key)}: {item!r} trusts every address, which turns the source check off; "
+            "name only the networks the daemon connects from (loopback, and 172.17.0.0/16 "
+            "on Docker)"
+        )
+    return network
 
 
 def parse_suffix(key: str, value: Any, default: str) -> str:
@@ -249,16 +295,28 @@ _PARSERS: Mapping[str, Callable[[str, Any], Any]] = {
     "aws_region": parse_region,
     "endpoint_url": parse_endpoint_url,
     "queue_prefix": parse_queue_prefix,
-    "default_queue": lambda k, v: parse_queue_name(k, v, default="default"),
-    "periodic_tasks_route": lambda k, v: parse_route(k, v, default="/periodic_tasks"),
+    "default_queue": lambda k, v: parse_queue_name(k, v, default=defaults.DEFAULT_QUEUE),
+    "periodic_tasks_route": lambda k, v: parse_route(k, v, default=defaults.PERIODIC_TASKS_ROUTE),
     "trusted_networks": parse_networks,
+    "remote_addr_is_client": lambda k, v: parse_bool(k, v, default=False),
+    "message_ttl": lambda k, v: parse_int(
+        k,
+        v,
+        defaults.MESSAGE_TTL_SECONDS,
+        defaults.MIN_MESSAGE_TTL_SECONDS,
+        defaults.MAX_MESSAGE_TTL_SECONDS,
+    ),
     "max_message_bytes": lambda k, v: parse_int(
-        k, v, 262_144, SQS_MIN_MESSAGE_BYTES, SQS_MAX_MESSAGE_BYTES
+        k,
+        v,
+        defaults.MAX_MESSAGE_BYTES,
+        defaults.SQS_MIN_MESSAGE_BYTES,
+        defaults.SQS_MAX_MESSAGE_BYTES,
     ),
     "enqueue_after_commit": lambda k, v: parse_bool(k, v, default=True),
-    "connect_timeout": lambda k, v: parse_float(k, v, 5.0, 0.1, 300.0),
-    "read_timeout": lambda k, v: parse_float(k, v, 30.0, 0.1, 300.0),
-    "max_attempts": lambda k, v: parse_int(k, v, 3, 1, 20),
-    "dead_letter_suffix": lambda k, v: parse_suffix(k, v, default="-dead-letters"),
-    "max_receive_count": lambda k, v: parse_int(k, v, 10, 1, 1000),
+    "connect_timeout": lambda k, v: parse_float(k, v, defaults.CONNECT_TIMEOUT, 0.1, 300.0),
+    "read_timeout": lambda k, v: parse_float(k, v, defaults.READ_TIMEOUT, 0.1, 300.0),
+    "max_attempts": lambda k, v: parse_int(k, v, defaults.MAX_ATTEMPTS, 1, 20),
+    "dead_letter_suffix": lambda k, v: parse_suffix(k, v, default=defaults.DEAD_LETTER_SUFFIX),
+    "max_receive_count": lambda k, v: parse_int(k, v, defaults.MAX_RECEIVE_COUNT, 1, 1000),
 }

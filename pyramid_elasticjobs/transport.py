@@ -12,22 +12,18 @@ import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
-import boto3
-import botocore.config
+# botocore's exceptions module is light; boto3 itself (about 40% of this package's import
+# time) loads with the first client, so that web processes that never enqueue skip it.
 import botocore.exceptions
 
-from .exceptions import EnqueueError, MessageTooLarge, QueueNotFound
+from .exceptions import ConfigurationError, EnqueueError, MessageTooLarge, QueueNotFound
 from .settings import ElasticJobsSettings
 
 if TYPE_CHECKING:
     from mypy_boto3_sqs import SQSClient
     from mypy_boto3_sqs.type_defs import MessageAttributeValueTypeDef
-
-#: SQS's ceiling for DelaySeconds on standard queues.
-MAX_DELAY_SECONDS = 900
-#: SendMessageBatch takes at most this many entries.
-MAX_BATCH_ENTRIES = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,7 +108,16 @@ class SQSTransport:
         return self._client
 
     def _create_client(self) -> SQSClient:
+        import boto3.session
+        import botocore.config
+
         settings = self.settings
+        if settings.endpoint_url and urlsplit(settings.endpoint_url).port == 0:
+            raise ConfigurationError(
+                f"elasticjobs.endpoint_url = {settings.endpoint_url} means 'an embedded SQS on a "
+                "free port', which only `elasticjobs dev INI` starts; run the app with "
+                "`elasticjobs dev`, or point endpoint_url at a running SQS (or unset it for AWS)"
+            )
         config = botocore.config.Config(
             retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
             connect_timeout=settings.connect_timeout,

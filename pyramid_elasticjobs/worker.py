@@ -5,16 +5,19 @@ else makes it visible again for a retry (and, after MaxRetries, moves it to the
 dead-letter queue). So 200 means "done or never worth retrying", 500 means "try
 again", and 4xx means "this message is wrong" (it will end in the dead-letter queue,
 where an operator can look at it).
+
+Answers carry the outcome, the job id and at most an exception's class: the daemon
+logs them, and argument values do not belong in its logs.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -22,7 +25,8 @@ from pyramid.response import Response
 
 from . import events, protocol
 from .context import JobContext
-from .envelope import Envelope
+from .defaults import MAX_DELAY_SECONDS, RUN_AT_TOLERANCE_SECONDS
+from .envelope import Envelope, encode_json
 from .exceptions import (
     EnqueueError,
     EnvelopeError,
@@ -31,9 +35,9 @@ from .exceptions import (
     UnsupportedEnvelopeVersion,
 )
 from .jobs import JobDefinition
+from .resent import ResentMemory
 from .runtime import Runtime, get_runtime
 from .signing import signed_message
-from .transport import MAX_DELAY_SECONDS
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -42,9 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 Handler = Callable[["Request"], Response]
-
-#: A message this close to its run_at runs now: re-sending would only add latency.
-RUN_AT_TOLERANCE_SECONDS = 1.0
 
 
 def worker_tween_factory(handler: Handler, registry: Registry) -> Handler:
@@ -75,57 +76,90 @@ class Worker:
     def __init__(self, runtime: Runtime, registry: Registry) -> None:
         self.runtime = runtime
         self.registry = registry
+        self.resent = ResentMemory()
+        self._warned_unknown_source = False
 
     def handle(self, request: Request, periodic: bool) -> Response:
         environ = request.environ
         if request.method != "POST":
-            return _answer(405, "method_not_allowed", "the daemon delivers messages with POST")
-        if not protocol.is_trusted_source(environ, self.runtime.settings.trusted_networks):
-            log.warning(
-                "refused a daemon request from an untrusted source: REMOTE_ADDR=%s "
-                "X-Forwarded-For=%s X-Real-IP=%s (see elasticjobs.trusted_networks)",
-                environ.get("REMOTE_ADDR"),
-                environ.get("HTTP_X_FORWARDED_FOR"),
-                environ.get("HTTP_X_REAL_IP"),
-            )
-            return _answer(403, "untrusted_source", "request did not come from a trusted network")
+            return _answer(405, "method_not_allowed")
+        refusal = self._check_source(environ)
+        if refusal is not None:
+            return refusal
         delivery = protocol.Delivery.from_environ(environ)
         if periodic:
             return self._periodic(request, delivery)
         body = request.body
         if not self.runtime.signer.verify(body, environ.get(protocol.SIGNATURE_KEY, "")):
             log.warning("refused message %s: missing or invalid signature", delivery.message_id)
-            return _answer(403, "invalid_signature", "message signature is missing or invalid")
+            return _answer(403, "invalid_signature")
         try:
             envelope = Envelope.from_json(body)
         except UnsupportedEnvelopeVersion as error:
             log.error("refused message %s: %s", delivery.message_id, error)
-            return _answer(422, "unsupported_envelope", str(error))
+            return _answer(422, "unsupported_envelope")
         except EnvelopeError as error:
             log.error("refused message %s: %s", delivery.message_id, error)
-            return _answer(400, "malformed_message", str(error))
+            return _answer(400, "malformed_message")
+        now = datetime.now(UTC)
+        if now >= envelope.expires_at:
+            return self._expired(envelope, delivery)
         if envelope.run_at is not None:
-            early = (envelope.run_at - datetime.now(UTC)).total_seconds()
+            early = (envelope.run_at - now).total_seconds()
             if early > RUN_AT_TOLERANCE_SECONDS:
-                return self._reschedule(body, envelope, delivery, early)
+                return self._reschedule(envelope, delivery, early)
         try:
             definition = self.runtime.jobs.get(envelope.name)
         except UnknownJobError as error:
             return self._reject(envelope, delivery, "unknown_job", str(error))
         return self._run(request, envelope, delivery, definition)
 
+    def _check_source(self, environ: Mapping[str, Any]) -> Response | None:
+        """None when the request may come from the daemon; else the refusal to answer."""
+        settings = self.runtime.settings
+        source = protocol.source_of(
+            environ, settings.trusted_networks, settings.remote_addr_is_client
+        )
+        if source is protocol.Source.TRUSTED:
+            return None
+        if source is protocol.Source.UNKNOWN:
+            if not self._warned_unknown_source:
+                self._warned_unknown_source = True
+                log.warning(
+                    "refusing daemon requests: %s deletes X-Forwarded-For and Forwarded from "
+                    "requests it does not get from its trusted_proxy, so a proxied internet "
+                    "request cannot be told from the daemon's. If nothing proxies to this app "
+                    "(the daemon connects straight to the server), or waitress's trusted_proxy "
+                    "is set so that REMOTE_ADDR is the client, set "
+                    "elasticjobs.remote_addr_is_client = true; or have the proxy send "
+                    "X-Real-IP (Elastic Beanstalk's nginx does). Logged once.",
+                    environ.get("SERVER_SOFTWARE"),
+                )
+            return _answer(403, "source_unknown")
+        log.warning(
+            "refused a daemon request from an untrusted source: REMOTE_ADDR=%s "
+            "X-Forwarded-For=%s X-Real-IP=%s Forwarded=%s (see elasticjobs.trusted_networks)",
+            environ.get("REMOTE_ADDR"),
+            environ.get(protocol.FORWARDED_FOR),
+            environ.get(protocol.REAL_IP),
+            environ.get(protocol.FORWARDED),
+        )
+        return _answer(403, "untrusted_source")
+
     def _periodic(self, request: Request, delivery: protocol.Delivery) -> Response:
         task = delivery.task_name
         if not task:
-            return _answer(
-                400, "missing_task_name", "periodic task requests need X-Aws-Sqsd-Taskname"
-            )
+            return _answer(400, "missing_task_name")
+        now = datetime.now(UTC)
+        enqueued_at = delivery.sent_at or delivery.scheduled_at or now
         envelope = Envelope(
             name=task,
             job_id=delivery.message_id or uuid.uuid4().hex,
             queue=delivery.queue or self.runtime.settings.default_queue,
             arguments={},
-            enqueued_at=delivery.sent_at or delivery.scheduled_at or datetime.now(UTC),
+            enqueued_at=enqueued_at,
+            run_at=None,
+            expires_at=enqueued_at,  # not signed, so nothing to expire
         )
         try:
             definition = self.runtime.jobs.get(task)
@@ -153,7 +187,9 @@ class Worker:
         try:
             loaded = definition.load(envelope.arguments)
         except InvalidJobArguments as error:
-            return self._reject(envelope, delivery, "invalid_arguments", str(error), error.errors)
+            return self._reject(
+                envelope, delivery, "invalid_arguments", str(error), sorted(error.errors)
+            )
         ctx = JobContext(
             job_id=envelope.job_id,
             name=envelope.name,
@@ -194,17 +230,17 @@ class Worker:
             events.notify(
                 registry, events.JobDiscarded(envelope, registry, delivery, error, duration)
             )
-            return _answer(200, "discarded", f"{type(error).__name__}: {error}", ctx.job_id)
+            return _answer(200, "discarded", ctx.job_id, error=type(error).__name__)
         except Exception as error:
             duration = time.perf_counter() - started
             _doom_transaction(ctx.request)
             log.exception("job %s (%s) failed on attempt %d", ctx.name, ctx.job_id, ctx.attempt)
             events.notify(registry, events.JobFailed(envelope, registry, delivery, error, duration))
-            return _answer(500, "failed", f"{type(error).__name__}: {error}", ctx.job_id)
+            return _answer(500, "failed", ctx.job_id, error=type(error).__name__)
         duration = time.perf_counter() - started
         log.info("job %s (%s) succeeded in %.3fs", ctx.name, ctx.job_id, duration)
         events.notify(registry, events.JobSucceeded(envelope, registry, delivery, duration))
-        return _answer(200, "succeeded", None, ctx.job_id)
+        return _answer(200, "succeeded", ctx.job_id)
 
     def _reject(
         self,
@@ -212,26 +248,55 @@ class Worker:
         delivery: protocol.Delivery,
         status: str,
         reason: str,
-        errors: Mapping[str, Any] | None = None,
+        fields: list[str] | None = None,
+        code: int = 422,
     ) -> Response:
+        # The reason goes to the log only: it can name the registered jobs or quote values.
         log.error("refused job %s (%s): %s", envelope.name, envelope.job_id, reason)
         events.notify(
-            self.registry, events.JobRejected(envelope, self.registry, delivery, 422, reason)
+            self.registry, events.JobRejected(envelope, self.registry, delivery, code, reason)
         )
-        return _answer(422, status, reason, envelope.job_id, errors)
+        return _answer(code, status, envelope.job_id, fields=fields)
+
+    def _expired(self, envelope: Envelope, delivery: protocol.Delivery) -> Response:
+        """A message past its signed expiry is a replay (SQS keeps none that long): refuse it."""
+        return self._reject(
+            envelope,
+            delivery,
+            "expired",
+            f"the message expired at {envelope.expires_at.isoformat()}, so it is not run: "
+            "SQS keeps no message that long, so this one was sent again (a replay); enqueue "
+            "the job anew if it should still run",
+            code=410,
+        )
 
     def _reschedule(
-        self, body: bytes, envelope: Envelope, delivery: protocol.Delivery, early: float
+        self, envelope: Envelope, delivery: protocol.Delivery, early: float
     ) -> Response:
-        """A message with a run_at beyond SQS's 15-minute delay came back early: send it on."""
+        """A message with a run_at beyond SQS's 15-minute delay came back early: send it on.
+
+        Each early message is re-sent at most once by this process: a replayed copy (the
+        same job at the same hop) is answered 200 and dropped.
+        """
+        key = (envelope.job_id, envelope.resent)
+        if not self.resent.claim(key):
+            log.warning(
+                "job %s (%s) was already re-sent from this message (hop %d); dropped a copy",
+                envelope.name,
+                envelope.job_id,
+                envelope.resent,
+            )
+            return _answer(200, "already_rescheduled", envelope.job_id)
         delay = min(MAX_DELAY_SECONDS, math.ceil(early))
-        message = signed_message(self.runtime, body, envelope.name, delay_seconds=delay)
+        onward = replace(envelope, resent=envelope.resent + 1)
+        message = signed_message(self.runtime, onward.to_json(), onward.name, delay_seconds=delay)
         try:
             message_id, _ = self.runtime.transport.send(envelope.queue, message)
         except EnqueueError as error:
+            self.resent.release(key)
             # Not 200: the daemon keeps the message and retries, so nothing is lost.
             log.error("could not re-send early job %s: %s", envelope.job_id, error)
-            return _answer(500, "reschedule_failed", str(error), envelope.job_id)
+            return _answer(500, "reschedule_failed", envelope.job_id)
         log.info(
             "job %s (%s) is due in %.0fs: re-sent as %s with a %ds delay",
             envelope.name,
@@ -244,7 +309,7 @@ class Worker:
             self.registry,
             events.JobRescheduled(envelope, self.registry, delivery, message_id, delay),
         )
-        return _answer(200, "rescheduled", f"due in {early:.0f}s", envelope.job_id)
+        return _answer(200, "rescheduled", envelope.job_id)
 
 
 def _doom_transaction(request: Request) -> None:
@@ -257,17 +322,19 @@ def _doom_transaction(request: Request) -> None:
 def _answer(
     status: int,
     outcome: str,
-    detail: str | None,
     job_id: str | None = None,
-    errors: Mapping[str, Any] | None = None,
+    *,
+    error: str | None = None,
+    fields: list[str] | None = None,
 ) -> Response:
     payload: dict[str, Any] = {"status": outcome}
     if job_id is not None:
         payload["job_id"] = job_id
-    if detail is not None:
-        payload["detail"] = detail
-    if errors is not None:
-        payload["errors"] = errors
+    if error is not None:
+        payload["error"] = error
+    if fields is not None:
+        payload["fields"] = fields
     # Not json_body=: webob's generic content-type and charset setters double the cost.
-    body = json.dumps(payload, separators=(",", ":")).encode()
-    return Response(body=body, status=status, content_type="application/json", charset=None)
+    return Response(
+        body=encode_json(payload), status=status, content_type="application/json", charset=None
+    )

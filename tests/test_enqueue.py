@@ -13,13 +13,13 @@ from typing import Any
 
 import pytest
 from botocore.stub import Stubber
-from webtest import TestApp
 
 from pyramid_elasticjobs import (
     BatchEnqueueError,
     EnqueuedJob,
     EnqueueError,
     InvalidDelay,
+    InvalidEnqueueOption,
     InvalidJobArguments,
     MessageTooLarge,
     QueueNotFound,
@@ -30,28 +30,7 @@ from pyramid_elasticjobs.runtime import get_runtime
 from pyramid_elasticjobs.signing import Signer
 
 from . import sample_jobs
-from .support import SECRET, receive
-
-
-def queue_depths(sqs: Any, queue_url: str) -> tuple[int, int]:
-    attributes = sqs.get_queue_attributes(
-        QueueUrl=queue_url,
-        AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesDelayed"],
-    )["Attributes"]
-    return (
-        int(attributes["ApproximateNumberOfMessages"]),
-        int(attributes["ApproximateNumberOfMessagesDelayed"]),
-    )
-
-
-def record_calls(app: Any, operation: str) -> list[dict[str, Any]]:
-    """The parameters of every `operation` call the app's SQS client makes from now on."""
-    calls: list[dict[str, Any]] = []
-    client = get_runtime(app.registry).transport.client
-    client.meta.events.register(
-        f"provide-client-params.sqs.{operation}", lambda params, **_: calls.append(dict(params))
-    )
-    return calls
+from .support import SECRET, queue_depths, receive, record_calls, stub_queue_url
 
 
 def test_enqueue_sends_a_signed_versioned_envelope(app: Any, sqs: Any, make_queue: Any) -> None:
@@ -59,7 +38,11 @@ def test_enqueue_sends_a_signed_versioned_envelope(app: Any, sqs: Any, make_queu
     enqueued = get_client(app.registry).enqueue(sample_jobs.resize_image, image_id=5)
     message = receive(sqs, make_queue("images"))
     body = json.loads(message["Body"])
-    assert body["v"] == 1
+    assert body["v"] == 2
+    assert body["resent"] == 0
+    assert datetime.fromisoformat(body["expires_at"]) - datetime.fromisoformat(
+        body["enqueued_at"]
+    ) == timedelta(days=14)
     assert (body["job"], body["id"], body["queue"]) == ("resize_image", enqueued.job_id, "images")
     assert body["args"] == {"image_id": 5, "width": 800}
     assert datetime.fromisoformat(body["enqueued_at"]) <= datetime.now(UTC)
@@ -117,8 +100,8 @@ def test_queue_url_is_looked_up_once(app: Any) -> None:
 def test_checksum_mismatch_is_not_reported_as_enqueued(app: Any) -> None:
     """An MD5OfMessageBody that does not match the body sent raises, naming the queue."""
     runtime = get_runtime(app.registry)
-    runtime.transport._queue_urls["default"] = "https://sqs.us-east-1.amazonaws.com/1/default"
     with Stubber(runtime.transport.client) as stubber:
+        stub_queue_url(stubber, runtime, "default")
         stubber.add_response(
             "send_message", {"MessageId": "m-1", "MD5OfMessageBody": "0" * 32}, None
         )
@@ -129,8 +112,8 @@ def test_checksum_mismatch_is_not_reported_as_enqueued(app: Any) -> None:
 def test_sqs_error_names_the_queue(app: Any) -> None:
     """Any SQS error on send raises EnqueueError naming the queue and saying nothing was sent."""
     runtime = get_runtime(app.registry)
-    runtime.transport._queue_urls["images"] = "https://sqs.us-east-1.amazonaws.com/1/images"
     with Stubber(runtime.transport.client) as stubber:
+        stub_queue_url(stubber, runtime, "images")
         stubber.add_client_error("send_message", "KmsThrottled", "slow down", 400)
         with pytest.raises(EnqueueError, match="could not send to SQS queue 'images'") as raised:
             get_client(app.registry).enqueue("resize_image", image_id=1)
@@ -228,9 +211,10 @@ def test_fifo_queue_refuses_a_delay(make_app: Callable[..., Any], make_queue: An
 
 
 def test_dedup_id_on_a_standard_queue_is_refused(app: Any) -> None:
-    """dedup_id only makes sense on FIFO queues."""
-    with pytest.raises(InvalidDelay, match="dedup_id only applies to FIFO"):
+    """dedup_id only makes sense on FIFO queues: an option error, not a delay error."""
+    with pytest.raises(InvalidEnqueueOption, match="dedup_id only applies to FIFO") as raised:
         get_client(app.registry).enqueue("noop", dedup_id="x")
+    assert not isinstance(raised.value, InvalidDelay)
 
 
 def test_oversized_message_is_refused_before_sending(
@@ -273,7 +257,6 @@ def test_enqueue_many_validates_everything_first(app: Any, sqs: Any, make_queue:
 def test_enqueue_many_reports_partial_failure(app: Any) -> None:
     """Entries SQS refused are listed with their arguments; the accepted ones are returned too."""
     runtime = get_runtime(app.registry)
-    runtime.transport._queue_urls["images"] = "https://sqs.us-east-1.amazonaws.com/1/images"
     client = get_client(app.registry)
     # Jobs ids and timestamps are random, so stub the answer from the bodies about to be sent.
     bodies: list[str] = []
@@ -305,6 +288,7 @@ def test_enqueue_many_reports_partial_failure(app: Any) -> None:
         return original_send_batch(queue, messages)
 
     runtime.transport.send_batch = send_batch_with_stubbed_answer  # type: ignore[method-assign]
+    stub_queue_url(stubber, runtime, "images")
     with stubber, pytest.raises(BatchEnqueueError) as raised:
         client.enqueue_many("resize_image", [{"image_id": n} for n in range(3)])
     error = raised.value
@@ -315,11 +299,23 @@ def test_enqueue_many_reports_partial_failure(app: Any) -> None:
     assert "2 of 3 jobs were not enqueued on queue 'images'" in str(error)
 
 
-def test_no_aws_call_at_start_up(make_app: Callable[..., Any]) -> None:
-    """Building the app and serving ordinary requests creates no SQS client."""
-    app = make_app()
-    TestApp(app).get("/")
-    assert get_runtime(app.registry).transport._client is None
+def test_no_aws_client_nor_boto3_at_start_up(settings: dict[str, str]) -> None:
+    """Building the app and serving ordinary requests creates no SQS client, nor loads boto3."""
+    code = (
+        "import sys\n"
+        "from pyramid.config import Configurator\n"
+        "from webtest import TestApp\n"
+        f"config = Configurator(settings={settings!r})\n"
+        "config.include('pyramid_elasticjobs')\n"
+        "config.add_route('home', '/')\n"
+        "config.add_view(lambda request: {}, route_name='home', renderer='json')\n"
+        "TestApp(config.make_wsgi_app()).get('/')\n"
+        "print('boto3' in sys.modules)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "False"
 
 
 def test_importing_the_core_loads_no_sqlalchemy_or_jinja2() -> None:

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-import warnings
+import logging
 from typing import Any
 
 import pytest
 
-from pyramid_elasticjobs.exceptions import ConfigurationError, UnknownSettingWarning
+from pyramid_elasticjobs.exceptions import ConfigurationError
+from pyramid_elasticjobs.jobs import JobRegistry
+from pyramid_elasticjobs.runtime import Runtime
 from pyramid_elasticjobs.settings import parse_settings
 
 SECRET = "s" * 32
@@ -34,6 +36,8 @@ def test_defaults_are_safe() -> None:
     assert settings.periodic_tasks_route == "/periodic_tasks"
     assert settings.enqueue_after_commit is True
     assert settings.endpoint_url is None
+    assert settings.remote_addr_is_client is False
+    assert settings.message_ttl == 14 * 24 * 3600
 
 
 def test_several_secrets_rotate_first_signs() -> None:
@@ -84,7 +88,15 @@ def test_aws_default_region_is_a_fallback() -> None:
         ("queue_prefix", "bad prefix!", "not a valid queue prefix"),
         ("default_queue", "with space", "not a valid queue name"),
         ("periodic_tasks_route", "periodic", "not a URL path"),
-        ("trusted_networks", "127.0.0.1/8 nonsense", "'nonsense' is not an IP network"),
+        ("trusted_networks", "127.0.0.0/8 nonsense", "'nonsense' is not an IP network"),
+        ("trusted_networks", "127.0.0.0/0", "host bits set, which would silently mean 0.0.0.0/0"),
+        ("trusted_networks", "127.0.0.1/8", "write the network itself, e.g. 127.0.0.0/8"),
+        ("trusted_networks", "0.0.0.0/0", "trusts every address"),
+        ("trusted_networks", "::/0", "trusts every address"),
+        ("periodic_tasks_route", "/", "every job would be taken for a periodic task"),
+        ("periodic_tasks_route", "/tasks?x=1", "not a URL path"),
+        ("remote_addr_is_client", "sometimes", "not a boolean"),
+        ("message_ttl", "10", "out of range"),
         ("max_message_bytes", "lots", "not a whole number"),
         ("max_message_bytes", "2000000", "out of range; give 1024 to 1048576"),
         ("connect_timeout", "-1", "out of range"),
@@ -104,17 +116,48 @@ def test_missing_region_is_an_error() -> None:
         parse_settings({"elasticjobs.secret": SECRET}, {})
 
 
-def test_unknown_key_warns_with_known_keys() -> None:
-    """A typo in an elasticjobs.* key warns and lists the keys that exist."""
-    with pytest.warns(UnknownSettingWarning, match=r"elasticjobs\.proces_jobs.*known settings"):
-        parse(proces_jobs="true")
+@pytest.mark.parametrize(
+    ("typo", "hint"),
+    [
+        ("proces_jobs", "did you mean elasticjobs.process_jobs?"),
+        ("region", "did you mean elasticjobs.aws_region?"),
+        ("zzzz", "known settings: elasticjobs.aws_region, "),
+    ],
+)
+def test_unknown_key_logs_one_line_with_the_likely_key(
+    typo: str, hint: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A typo in an elasticjobs.* key is a one-line warning naming the key it resembles."""
+    with caplog.at_level(logging.WARNING, logger="pyramid_elasticjobs.settings"):
+        parse(**{typo: "true"})
+    [record] = caplog.records
+    message = record.getMessage()
+    assert message.startswith(f"unknown setting elasticjobs.{typo} is ignored; ")
+    assert hint in message
+    assert "\n" not in message
 
 
-def test_daemon_keys_do_not_warn() -> None:
+def test_daemon_keys_do_not_warn(caplog: pytest.LogCaptureFixture) -> None:
     """elasticjobs.sqsd.* belongs to the local daemon, which validates it itself."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
+    with caplog.at_level(logging.WARNING, logger="pyramid_elasticjobs.settings"):
         parse(**{"sqsd.http_connections": "10"})
+    assert caplog.records == []
+
+
+def test_periodic_route_may_not_be_the_daemons_job_path() -> None:
+    """The daemon posts jobs to elasticjobs.sqsd.http_path; the periodic route must differ."""
+    with pytest.raises(ConfigurationError, match="also the path the daemon posts jobs to"):
+        parse(periodic_tasks_route="/jobs", **{"sqsd.http_path": "/jobs"})
+
+
+def test_secrets_never_appear_in_reprs() -> None:
+    """The settings and the runtime built on them print no secret (tracebacks capture reprs)."""
+    secret, old_secret = "n" * 40, "o" * 40
+    settings = parse(secret=f"{secret} {old_secret}")
+    runtime = Runtime.create(settings, JobRegistry())
+    for text in (repr(settings), str(settings), repr(runtime), repr(runtime.signer)):
+        assert secret not in text
+        assert old_secret not in text
 
 
 def test_values_are_typed() -> None:

@@ -12,10 +12,8 @@ from pyramid.request import Request
 from webtest import TestApp
 
 from pyramid_elasticjobs import EnqueuedJob, JobContext, PendingJob, get_client
-from pyramid_elasticjobs.runtime import get_runtime
 
-from .support import receive
-from .test_enqueue import queue_depths
+from .support import closed_port_url, queue_depths, receive
 
 HANDLES: list[Any] = []
 
@@ -27,7 +25,10 @@ class Rollback(Exception):
 def enqueue_view(request: Request) -> dict[str, str]:
     immediate = request.params.get("immediate") == "1"
     count = int(request.params.get("count", "1"))
-    if count == 1:
+    if "job" in request.params:
+        arguments = {k: v for k, v in request.params.items() if k not in ("job", "immediate")}
+        HANDLES.append(request.elasticjobs.enqueue(request.params["job"], **arguments))
+    elif count == 1:
         HANDLES.append(request.elasticjobs.enqueue("noop", immediate=immediate))
     else:
         HANDLES.extend(request.elasticjobs.enqueue_many("noop", [{}] * count, immediate=immediate))
@@ -49,10 +50,15 @@ def with_tm(config: Configurator) -> None:
     class Chain(Schema):
         fail = fields.Bool(load_default=False)
 
+    class Credentials(Schema):
+        user = fields.Str(required=True)
+        password = fields.Str(required=True)
+
     config.include("pyramid_tm")
     config.add_route("enqueue", "/enqueue")
     config.add_view(enqueue_view, route_name="enqueue", renderer="json")
     config.add_job(chaining_job, schema=Chain, name="chain")
+    config.add_job(lambda ctx, **_: None, schema=Credentials, name="sign_in", redact=("password",))
     config.add_view(
         lambda exc, request: request.response.__class__(status=500),
         context=Rollback,
@@ -101,19 +107,21 @@ def test_enqueue_many_is_sent_after_commit_in_batches(
     assert queue_depths(sqs, make_queue("default")) == (12, 0)
 
 
-def test_send_failing_after_commit_logs_the_envelope(
-    tm_app: Any, caplog: pytest.LogCaptureFixture
+def test_send_failing_after_commit_logs_the_arguments_redacted(
+    make_app: Callable[..., Any], caplog: pytest.LogCaptureFixture
 ) -> None:
-    """A send that fails after the commit is logged at ERROR with everything to resend it."""
-    runtime = get_runtime(tm_app.registry)
-    runtime.transport._queue_urls["default"] = "http://127.0.0.1:9/nowhere"
-    TestApp(tm_app).get("/enqueue", status=200)
+    """A send failing after the commit logs the job and its arguments, sensitive ones redacted."""
+    HANDLES.clear()
+    app = make_app(with_tm, **{"elasticjobs.endpoint_url": closed_port_url()})
+    TestApp(app).get("/enqueue", {"job": "sign_in", "user": "ada", "password": "hunter2"})
     [handle] = HANDLES
     assert handle.status == "failed"
     [record] = [r for r in caplog.records if "committed but not sent" in r.getMessage()]
     assert record.levelno == logging.ERROR
     assert handle.job_id in record.getMessage()
-    assert '"job":"noop"' in record.getMessage()
+    assert "job sign_in" in record.getMessage()
+    assert '{"user":"ada","password":"[redacted]"}' in record.getMessage()
+    assert "hunter2" not in caplog.text
 
 
 def test_without_after_commit_setting_enqueue_is_immediate(

@@ -386,7 +386,9 @@ _RUNNABLE_CALLS: st.SearchStrategy[tuple[str, dict[str, Any]]] = st.one_of(
 
 def _envelope(call: tuple[str, dict[str, Any]], job_id: str, enqueued_at: datetime) -> bytes:
     name, arguments = call
-    return Envelope(name, job_id, "images", arguments, enqueued_at).to_json()
+    # Never expired, never early: a worker that skipped the signature check would run it.
+    never = datetime(9999, 1, 1, tzinfo=UTC)
+    return Envelope(name, job_id, "images", arguments, enqueued_at, None, never).to_json()
 
 
 #: Envelopes a worker would run if it skipped the signature check.
