@@ -31,10 +31,11 @@ def contract_problems(schema: marshmallow.Schema) -> list[str]:
     return list(_schema_problems(schema, "", set()))
 
 
-def _schema_problems(schema: marshmallow.Schema, path: str, seen: set[int]) -> Iterator[str]:
-    if id(schema) in seen:  # self-referencing schemas
+def _schema_problems(schema: marshmallow.Schema, path: str, seen: set[type]) -> Iterator[str]:
+    # By class: a self-referencing Nested(lambda: Tree()) makes a new instance on each look.
+    if type(schema) in seen:
         return
-    seen.add(id(schema))
+    seen.add(type(schema))
     where = f"nested schema at {path!r}" if path else "the schema"
     if schema.unknown == marshmallow.INCLUDE:
         yield (
@@ -48,7 +49,7 @@ def _schema_problems(schema: marshmallow.Schema, path: str, seen: set[int]) -> I
         yield from _field_problems(field, f"{path}.{name}" if path else name, seen)
 
 
-def _field_problems(field: fields.Field[Any], path: str, seen: set[int]) -> Iterator[str]:
+def _field_problems(field: fields.Field[Any], path: str, seen: set[type]) -> Iterator[str]:
     if field.load_only:
         yield (
             f"field {path!r} is load_only: enqueue sends the schema's dump, which leaves it out, "
@@ -58,6 +59,11 @@ def _field_problems(field: fields.Field[Any], path: str, seen: set[int]) -> Iter
         yield (
             f"field {path!r} is dump_only: the worker's load would refuse it as unknown; "
             "remove it from the job's schema"
+        )
+    if field.dump_default is not marshmallow.missing:
+        yield (
+            f"field {path!r} has a dump_default: the worker would receive a value that enqueue "
+            "never validated; use load_default instead"
         )
     if isinstance(field, fields.Decimal) and not field.as_string:
         yield (

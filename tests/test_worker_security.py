@@ -53,6 +53,9 @@ PROCESSED = Answer(200, "succeeded")
 PASSED_ON = Answer(200, None)
 UNTRUSTED = Answer(403, "untrusted_source")
 FORGED = Answer(403, "invalid_signature")
+SOURCE_UNKNOWN = Answer(403, "source_unknown")
+#: What waitress says of itself; it deletes X-Forwarded-For and Forwarded it does not trust.
+WAITRESS = {"SERVER_SOFTWARE": "waitress"}
 NOT_POST = Answer(405, "method_not_allowed")
 
 
@@ -159,6 +162,35 @@ CASES = [
         "RFC 7239 Forwarded of an internet client",
         UNTRUSTED,
         headers={"Forwarded": 'for=127.0.0.1;proto=http, for="[2001:db8::7]:4711"'},
+    ),
+    Case(
+        "RFC 7239 Forwarded with spaces around '='",
+        UNTRUSTED,
+        headers={"Forwarded": "for = 8.8.8.8"},
+    ),
+    Case(
+        "RFC 7239 Forwarded that does not parse", UNTRUSTED, headers={"Forwarded": "for=1.2.3.4 x"}
+    ),
+    Case("RFC 7239 Forwarded without for", UNTRUSTED, headers={"Forwarded": "proto=https"}),
+    Case("under waitress, no forwarding header left", SOURCE_UNKNOWN, environ=WAITRESS),
+    Case(
+        "under waitress, remote_addr_is_client",
+        PROCESSED,
+        environ=WAITRESS,
+        worker={"elasticjobs.remote_addr_is_client": "true"},
+    ),
+    Case(
+        "under waitress, X-Real-IP from nginx",
+        PROCESSED,
+        environ=WAITRESS,
+        headers={"X-Real-IP": "127.0.0.1"},
+    ),
+    Case(
+        "under waitress, X-Real-IP of an internet client",
+        UNTRUSTED,
+        environ=WAITRESS,
+        headers={"X-Real-IP": "198.51.100.7"},
+        worker={"elasticjobs.remote_addr_is_client": "true"},
     ),
     Case(
         "docker bridge gateway in trusted_networks",
@@ -289,6 +321,14 @@ PERIODIC_CASES = [
         PeriodicCase(UNTRUSTED, environ={"REMOTE_ADDR": "10.0.0.5"}),
         id="untrusted REMOTE_ADDR",
     ),
+    pytest.param(
+        PeriodicCase(UNTRUSTED, headers={"Forwarded": "for = 203.0.113.9"}),
+        id="Forwarded with spaces of an internet client",
+    ),
+    pytest.param(
+        PeriodicCase(SOURCE_UNKNOWN, environ=WAITRESS),
+        id="under waitress without forwarding headers",
+    ),
     pytest.param(PeriodicCase(Answer(400, "missing_task_name"), task=None), id="no name"),
     pytest.param(PeriodicCase(Answer(422, "unknown_job"), task="no_such_job"), id="unknown name"),
     pytest.param(
@@ -315,6 +355,21 @@ def test_periodic_route_runs_only_periodic_jobs_for_trusted_hosts(
     )
 
     assert_answered(response, case.expected, ran, (case.task, {"day": None, "title": "nightly"}))
+
+
+def test_unknown_source_is_explained_once_per_process(
+    app: Any, sqs: Any, ran: Runs, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Under waitress, the refusal of a request whose source is unknown logs the fix once."""
+    caplog.set_level(logging.WARNING, logger="pyramid_elasticjobs.worker")
+    case = Case("waitress", SOURCE_UNKNOWN, environ=WAITRESS)
+    for _ in range(3):
+        assert_answered(
+            post_as_daemon(app, case, enqueued_message(app, sqs)), SOURCE_UNKNOWN, ran, JOB_RUN
+        )
+    [warning] = [r.getMessage() for r in caplog.records if r.name == "pyramid_elasticjobs.worker"]
+    assert "waitress deletes X-Forwarded-For" in warning
+    assert "elasticjobs.remote_addr_is_client = true" in warning
 
 
 @pytest.mark.parametrize(
