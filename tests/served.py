@@ -31,12 +31,14 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import pytest
 import waitress
 from pyramid.config import Configurator
 
 from pyramid_elasticjobs import JobContext, job
 from pyramid_elasticjobs.daemon.headers import daemon_headers
 from pyramid_elasticjobs.runtime import get_runtime
+from pyramid_elasticjobs.settings import ENVIRONMENT_OVERRIDES
 from pyramid_elasticjobs.signing import signed_message
 
 from .support import REGION, SECRET, make_envelope
@@ -53,6 +55,8 @@ DAEMON_CLIENT = LOOPBACK
 
 #: The environment variable that carries the application's settings (JSON) to a subprocess.
 SETTINGS_ENVIRON = "SERVED_APP_SETTINGS"
+#: Environment variables that would override the settings the tests give the application.
+OVERRIDING_ENVIRON = (*ENVIRONMENT_OVERRIDES.values(), "AWS_DEFAULT_REGION")
 #: The settings key naming the file where jobs record their runs.
 RUNS_FILE = "served.runs_file"
 
@@ -238,6 +242,9 @@ class _ProxyHandler(BaseHTTPRequestHandler):
             connection.request(self.command, self.path, body, headers)
             response = connection.getresponse()
             payload = response.read()
+        except (OSError, http.client.HTTPException) as error:  # as nginx does when the app is down
+            self.send_error(502, f"upstream: {error}")
+            return
         finally:
             connection.close()
         self.send_response_only(response.status, response.reason)
@@ -279,6 +286,16 @@ def forwarding_proxy(upstream: str, forwarding: Forwarding, client: str) -> Iter
 
 
 @contextlib.contextmanager
+def isolated_environ() -> Iterator[None]:
+    """No variable of the shell overrides the tests' settings, in this process or its children."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in OVERRIDING_ENVIRON:
+            patch.delenv(name, raising=False)
+        patch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+        yield
+
+
+@contextlib.contextmanager
 def waitress_in_thread(app: WSGIApplication, **options: Any) -> Iterator[str]:
     """waitress (defaults unless ``options``) on a free loopback port, in a thread; its URL."""
     channels: dict[int, Any] = {}  # our own socket map, so the stop closes every connection
@@ -302,30 +319,39 @@ def waitress_in_thread(app: WSGIApplication, **options: Any) -> Iterator[str]:
 
 @dataclass
 class Served:
-    """A server in a process of its own: its URL and, once stopped, what it wrote to stderr."""
+    """A server in a process of its own: its URL, and where its stderr goes."""
 
     url: str
-    stderr: str = ""
+    log: Path
+
+    @property
+    def stderr(self) -> str:
+        """What the server wrote to stderr so far (all of it once the server stopped)."""
+        return self.log.read_text(encoding="utf-8", errors="replace")
 
 
 @contextlib.contextmanager
-def served_in_subprocess(command: list[str], settings: Mapping[str, str]) -> Iterator[Served]:
-    """Run ``command`` with ``{fd}`` replaced by an inherited listening socket on 127.0.0.1."""
+def served_in_subprocess(
+    command: list[str], settings: Mapping[str, str], log: Path
+) -> Iterator[Served]:
+    """Run ``command`` with ``{fd}`` replaced by an inherited listening socket on 127.0.0.1.
+
+    The server's stderr goes to the file ``log`` (a pipe nobody reads could fill and block it).
+    """
     listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     listener.bind((LOOPBACK, 0))
     listener.listen(64)
-    served = Served(f"http://{LOOPBACK}:{listener.getsockname()[1]}")
+    served = Served(f"http://{LOOPBACK}:{listener.getsockname()[1]}", log)
     fd = listener.fileno()
     environ = {**os.environ, SETTINGS_ENVIRON: json.dumps(dict(settings))}
-    with listener:
+    with listener, log.open("w", encoding="utf-8") as stderr:
         process = subprocess.Popen(
             [part.replace("{fd}", str(fd)) for part in command],
             cwd=ROOT,
             env=environ,
             pass_fds=(fd,),
             stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
+            stderr=stderr,
         )
     # Our copy is closed: if the server dies, requests are refused instead of waiting forever.
     try:
@@ -334,10 +360,12 @@ def served_in_subprocess(command: list[str], settings: Mapping[str, str]) -> Ite
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
         try:
-            _, served.stderr = process.communicate(timeout=60)
+            process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             process.kill()
-            _, served.stderr = process.communicate()
+            process.wait()
+    if process.returncode not in (0, -signal.SIGTERM):  # a crash, not our stop
+        raise RuntimeError(f"{command} exited with status {process.returncode}:\n{served.stderr}")
 
 
 def gunicorn_command() -> list[str]:

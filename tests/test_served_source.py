@@ -29,6 +29,7 @@ from .served import (
     app_settings,
     forwarding_proxy,
     gunicorn_command,
+    isolated_environ,
     make_app,
     periodic_request,
     post,
@@ -166,6 +167,12 @@ class Running:
     url: str
     settings: dict[str, str]
     runs_file: Path
+    #: Where a server in its own process writes its stderr.
+    log: Path | None = None
+
+    def output(self) -> str:
+        """The server's stderr so far, to explain a failure (waitress in a thread: pytest's)."""
+        return self.log.read_text(encoding="utf-8") if self.log is not None else ""
 
 
 @pytest.fixture(scope="module")
@@ -173,18 +180,23 @@ def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[Serv
     """Each kind of server, started on first use and stopped at the end of the module."""
     started: dict[Server, Running] = {}
     with contextlib.ExitStack() as stack:
+        stack.enter_context(isolated_environ())
 
         def server(kind: Server) -> Running:
             if kind not in started:
                 runs_file = tmp_path_factory.mktemp(kind.name.lower()) / "runs"
                 settings = app_settings(runs_file, **SERVER_SETTINGS[kind])
+                log = None
                 if kind is Server.GUNICORN:
-                    served = stack.enter_context(served_in_subprocess(gunicorn_command(), settings))
+                    log = runs_file.with_name("gunicorn.log")
+                    served = stack.enter_context(
+                        served_in_subprocess(gunicorn_command(), settings, log)
+                    )
                     url = served.url
                 else:
                     options = TRUSTED_PROXY if kind is Server.WAITRESS_TRUSTED_PROXY else {}
                     url = stack.enter_context(waitress_in_thread(make_app(settings), **options))
-                started[kind] = Running(url, settings, runs_file)
+                started[kind] = Running(url, settings, runs_file, log)
             return started[kind]
 
         yield server
@@ -209,7 +221,7 @@ def test_job_runs_only_when_the_source_is_established_and_trusted(
 
     answer = send(server, case.route, request)
 
-    assert answer == case.expected
+    assert answer == case.expected, server.output()
     job_name = SIGNED_JOB if case.signed else PERIODIC_JOB
     assert runs(server.runs_file) == ([job_name] if answer.code == 200 else [])
 
@@ -217,7 +229,8 @@ def test_job_runs_only_when_the_source_is_established_and_trusted(
 def test_unknown_source_warning_says_how_to_configure_once_per_process(tmp_path: Path) -> None:
     """Under waitress's defaults, two direct requests are refused and one warning explains why."""
     runs_file = tmp_path / "runs"
-    with served_in_subprocess(waitress_command(), app_settings(runs_file)) as served:
+    log = tmp_path / "waitress.log"
+    with served_in_subprocess(waitress_command(), app_settings(runs_file), log) as served:
         answers = [post(served.url, periodic_request()) for _ in range(2)]
 
     assert answers == [SOURCE_UNKNOWN, SOURCE_UNKNOWN]
