@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import tomllib
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
@@ -55,3 +57,32 @@ def _contracts() -> list[dict[str, Any]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
     contracts: list[dict[str, Any]] = config["tool"]["importlinter"]["contracts"]
     return contracts
+
+
+#: The tools whose verdict is part of the test command, and the stubs they read.
+CHECKERS = (
+    "ruff",
+    "mypy",
+    "import-linter",
+    "grimp",
+    "boto3-stubs",
+    "botocore-stubs",
+    "mypy-boto3-sqs",
+    "types-s3transfer",
+    "types-PyYAML",
+)
+
+
+def test_checkers_are_pinned_exactly_and_installed_at_their_pins() -> None:
+    """A new ruff, mypy, import-linter or stub release cannot change the verdict unasked."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
+    pins = {}
+    for requirement in config["project"]["optional-dependencies"]["dev"]:
+        match = re.fullmatch(r"([A-Za-z0-9_.-]+)(?:\[[^]]*\])?==([^;\s]+)", requirement)
+        if match:
+            pins[match.group(1)] = match.group(2)
+    assert set(CHECKERS) <= set(pins), f"not pinned with ==: {set(CHECKERS) - set(pins)}"
+    installed = {name: version(name) for name in CHECKERS}
+    assert installed == {name: pins[name] for name in CHECKERS}, (
+        "reinstall: pip install -e '.[dev]'"
+    )
