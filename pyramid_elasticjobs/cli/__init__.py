@@ -15,6 +15,19 @@ from collections.abc import Sequence
 #: here, so ``elasticjobs --help`` does not load moto or waitress.
 SUBCOMMANDS: dict[str, str] = {"sqsd": "sqsd", "dev": "dev"}
 
+#: Top-level module -> the extra of pyramid_elasticjobs that installs it (pyproject.toml).
+EXTRA_MODULES: dict[str, str] = {
+    **dict.fromkeys(("moto", "werkzeug", "flask", "flask_cors", "waitress"), "local"),
+    **dict.fromkeys(("croniter", "yaml", "pyramid_jinja2"), "local"),
+    **dict.fromkeys(("pyramid_tm", "transaction"), "tm"),
+    **dict.fromkeys(("sqlalchemy", "alembic"), "audit"),
+}
+
+
+def missing_module(error: ImportError) -> str:
+    """The top-level module (the package to install) that an ImportError misses."""
+    return (error.name or "").partition(".")[0]
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
@@ -33,7 +46,20 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(arguments)
-    status: int = args.run(args)
+    try:
+        status: int = args.run(args)
+    except ImportError as error:
+        module = missing_module(error)
+        extra = EXTRA_MODULES.get(module)
+        if extra is None:
+            raise
+        print(
+            f"elasticjobs {args.command}: error: the module {module!r} is missing: this "
+            f"command needs the '{extra}' extra; install it with "
+            f"pip install 'pyramid_elasticjobs[{extra}]'",
+            file=sys.stderr,
+        )
+        return 2
     return status
 
 

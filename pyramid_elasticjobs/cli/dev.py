@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import botocore.exceptions
 from pyramid.exceptions import ConfigurationError as PyramidConfigurationError
 
+# hosts.py needs nothing of the 'local' extra, so --help works without it.
+from pyramid_elasticjobs.devstack.hosts import ALLOW_HOST_OPTION, ALLOWED_HOSTS_KEY
 from pyramid_elasticjobs.exceptions import ConfigurationError
 from pyramid_elasticjobs.runtime import get_runtime
 
@@ -34,8 +36,17 @@ Run, in this process and on 127.0.0.1 only: an embedded SQS (moto) when
 elasticjobs.endpoint_url is a loopback URL such as http://127.0.0.1:0 (port 0 = any
 free port), the application's queues with their dead-letter queues (redrive after
 elasticjobs.max_receive_count receives), the application under waitress, and one
-local aws-sqsd per queue (elasticjobs.sqsd.* options; cron.yaml drives the default
-queue). With no endpoint_url, the real SQS of elasticjobs.aws_region is used.
+local aws-sqsd per queue (elasticjobs.sqsd.* options). With no endpoint_url, the
+real SQS of elasticjobs.aws_region is used.
+
+Periodic tasks: the cron.yaml next to the ini file (as Elastic Beanstalk reads the
+one at the root of the bundle), or elasticjobs.sqsd.cron_path, drives the default
+queue; each entry must name a job declared with @job(periodic=True) and use the
+url elasticjobs.periodic_tasks_route, else the stack does not start.
+
+Both servers answer only requests for the hosts 127.0.0.1, localhost and [::1]
+(any port), so that no web page can reach them through DNS rebinding; --allow-host
+(or elasticjobs.dev.allowed_hosts) adds names.
 
 Ctrl-C or SIGTERM stops it all gracefully: the daemons stop receiving and let
 running jobs finish, then the web server and SQS stop; a second signal exits at
@@ -70,6 +81,15 @@ def add_parser(subparsers: Any) -> None:
         f"{DEFAULT_PORT}; 0 = any free port)",
     )
     parser.add_argument(
+        ALLOW_HOST_OPTION,
+        dest="allowed_hosts",
+        action="append",
+        default=[],
+        metavar="HOST",
+        help="also answer requests for this Host (a name such as myapp.test, any port); "
+        f"repeat for more, '*' for any host [ini: {ALLOWED_HOSTS_KEY}, separated by spaces]",
+    )
+    parser.add_argument(
         "--no-embedded-sqs",
         dest="embedded_sqs",
         action="store_false",
@@ -87,6 +107,8 @@ def run(args: argparse.Namespace) -> int:
 def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:
     from pyramid.paster import setup_logging
 
+    # Imported here: the stack needs the 'local' extra (moto, waitress, croniter, PyYAML),
+    # `elasticjobs --help` does not; main() reports a missing one.
     from pyramid_elasticjobs.devstack import DevStack
     from pyramid_elasticjobs.devstack.stack import loopback_host
 
@@ -97,7 +119,11 @@ def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:
         setup_logging(args.config_uri)
         port = args.port if args.port is not None else server_port(args.config_uri)
         stack = DevStack.from_config_uri(
-            args.config_uri, host=args.host, port=port, embedded_sqs=args.embedded_sqs
+            args.config_uri,
+            host=args.host,
+            port=port,
+            embedded_sqs=args.embedded_sqs,
+            allowed_hosts=args.allowed_hosts,
         )
         if stack.runs_embedded_sqs:
             for name, value in PLACEHOLDER_CREDENTIALS.items():
@@ -154,7 +180,12 @@ def describe(stack: DevStack, config_uri: str) -> list[tuple[str, str, str]]:
         sqs = ("SQS", stack.sqs_endpoint or "", "embedded moto, in memory")
     else:
         sqs = ("SQS", stack.sqs_endpoint or f"AWS ({region})", "")
-    rows = [("config", config_uri, ""), ("application", stack.app_url + "/", ""), sqs]
+    threads = stack.server.threads if stack.server else 0
+    rows = [
+        ("config", config_uri, ""),
+        ("application", stack.app_url + "/", f"waitress, {threads} threads"),
+        sqs,
+    ]
     for queue in stack.queues:
         rows.append(("queue", queue.sqs_name, queue.url))
         rows.append(
@@ -177,6 +208,9 @@ def describe(stack: DevStack, config_uri: str) -> list[tuple[str, str, str]]:
         rows.extend(
             ("cron", task.name, f"{task.schedule} (UTC) -> {task.url}") for task in daemon.tasks
         )
+    rows.append(("cron.yaml", stack.cron_path or "none", stack.cron_source))
+    hosts = ", ".join(("127.0.0.1", "localhost", "[::1]", *stack.allowed_hosts))
+    rows.append(("hosts", hosts, f"any other Host header is refused; see {ALLOW_HOST_OPTION}"))
     return rows
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import signal
 import sys
 import threading
@@ -19,7 +21,7 @@ def run_until_signalled(command: str, serve: Callable[[threading.Event], int]) -
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
         if stop_requested.is_set():
-            raise SystemExit(1)
+            exit_now(command)
         stop_requested.set()
         print(
             f"elasticjobs {command}: stopping gracefully (send the signal again to exit at once)",
@@ -34,3 +36,20 @@ def run_until_signalled(command: str, serve: Callable[[threading.Event], int]) -
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+
+
+def exit_now(command: str) -> None:
+    """End the process with status 1 at once, whatever its threads are doing.
+
+    Not ``SystemExit``: that only unwinds the main thread, and the interpreter then
+    waits for every other non-daemon thread (waitress, a job still running), keeping
+    the ports open. Requests still running keep their messages until the visibility
+    timeout.
+    """
+    # A closed or broken stream must not stop the exit: nothing more to save there.
+    with contextlib.suppress(OSError, ValueError):
+        print(f"elasticjobs {command}: exiting at once (second signal)", file=sys.stderr)
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):
+            stream.flush()
+    os._exit(1)

@@ -21,9 +21,9 @@ from urllib.parse import parse_qsl, urlencode
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from werkzeug.serving import WSGIRequestHandler, make_server
 
-from pyramid_elasticjobs.exceptions import ConfigurationError
-
 from . import moto_speedups
+from .app_server import bind
+from .hosts import HostCheck
 
 if TYPE_CHECKING:
     from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
@@ -32,6 +32,8 @@ RECEIVE_TARGET = "AmazonSQS.ReceiveMessage"
 #: How often a waiting long poll looks again when its queue saw no call meanwhile:
 #: delays and visibility timeouts end without any request.
 RECHECK_SECONDS = 0.5
+#: How often the server thread looks for a stop request (werkzeug's default is 0.5 s).
+STOP_POLL_SECONDS = 0.05
 #: moto keeps one backend per process, shared by every server started in it.
 _BACKEND_LOCK = threading.Lock()
 
@@ -48,6 +50,7 @@ class SerializedSQS:
         self.app = app
         self._changed = threading.Condition()
         self._changes: dict[str, int] = {}  # queue URL -> calls that named it
+        self._releasing = False
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
@@ -58,7 +61,12 @@ class SerializedSQS:
             seen = self._changes.get(request.queue_url, 0)
             status, headers, answer = self._call_alone(environ, body)
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not status.startswith("200") or _received_any(answer):
+            if (
+                remaining <= 0
+                or self._releasing
+                or not status.startswith("200")
+                or _received_any(answer)
+            ):
                 break
             self._wait_for_change(request.queue_url, seen, min(remaining, RECHECK_SECONDS))
         if not request.is_receive and request.queue_url:
@@ -68,9 +76,20 @@ class SerializedSQS:
         start_response(status, headers)
         return [answer]
 
+    def release_waiting_polls(self) -> None:
+        """From now on, answer long polls after one short poll, and end those waiting now.
+
+        A stopping daemon waits for its long poll (up to 20 s) before it returns.
+        """
+        with self._changed:
+            self._releasing = True
+            self._changed.notify_all()
+
     def _wait_for_change(self, queue_url: str, seen: int, timeout: float) -> None:
         with self._changed:
-            self._changed.wait_for(lambda: self._changes.get(queue_url, 0) != seen, timeout)
+            self._changed.wait_for(
+                lambda: self._releasing or self._changes.get(queue_url, 0) != seen, timeout
+            )
 
     def _call_alone(
         self, environ: WSGIEnvironment, body: bytes
@@ -147,28 +166,48 @@ class _QuietRequestHandler(WSGIRequestHandler):
 
 
 class EmbeddedSQS:
-    """moto's SQS on ``host:port`` (0 = any free port), served from a background thread."""
+    """moto's SQS on ``host:port`` (0 = any free port), served from a background thread.
 
-    def __init__(self, host: str, port: int) -> None:
+    It answers only requests addressed to a loopback name or one of ``allowed_hosts``
+    (see :class:`HostCheck`).
+    """
+
+    def __init__(self, host: str, port: int, allowed_hosts: Iterable[str] = ()) -> None:
         moto_speedups.apply()
-        app = SerializedSQS(DomainDispatcherApplication(create_backend_app))
-        try:
+        self._sqs = SerializedSQS(DomainDispatcherApplication(create_backend_app))
+        app = HostCheck(self._sqs, allowed_hosts, name="the embedded SQS of elasticjobs dev")
+        listener = bind(
+            host,
+            port,
+            "run the embedded SQS",
+            "choose another port in elasticjobs.endpoint_url, or 0 for any free one",
+        )
+        port = listener.getsockname()[1]
+        with listener:  # werkzeug serves a duplicate of it
             self._server = make_server(
-                host, port, app, threaded=True, request_handler=_QuietRequestHandler
+                host,
+                port,
+                app,
+                threaded=True,
+                request_handler=_QuietRequestHandler,
+                fd=listener.fileno(),
             )
-        except OSError as error:
-            raise ConfigurationError(
-                f"cannot run the embedded SQS on {host}:{port}: {error.strerror or error}; "
-                "choose another port in elasticjobs.endpoint_url, or 0 for any free one"
-            ) from None
-        self.address = (host, self._server.server_port)
-        self.url = f"http://{host}:{self._server.server_port}"
+        self.address = (host, port)
+        self.url = f"http://{host}:{port}"
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="devstack-sqs", daemon=True
+            target=self._server.serve_forever,
+            args=(STOP_POLL_SECONDS,),
+            name="devstack-sqs",
+            daemon=True,
         )
         self._thread.start()
 
+    def release_waiting_polls(self) -> None:
+        """End the long polls waiting now, and answer later ones at once (see SerializedSQS)."""
+        self._sqs.release_waiting_polls()
+
     def stop(self) -> None:
+        self.release_waiting_polls()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

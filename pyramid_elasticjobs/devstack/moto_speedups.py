@@ -16,7 +16,9 @@ substitutions keep moto's behaviour and remove the cost:
 
 The embedded SQS server applies them when it starts. They patch moto for the whole
 process (moto keeps one backend per process), which is why they must not change
-what moto answers, only how fast.
+what moto answers, only how fast, and why they apply only to a moto they were
+written against: a release series in ``KNOWN_SERIES`` that has every attribute in
+``REQUIRED``. On any other moto the embedded SQS runs on plain moto, with a warning.
 """
 
 from __future__ import annotations
@@ -28,26 +30,116 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 
+#: moto release series (major, minor) these substitutions were written against; keep
+#: in step with the moto bound of the 'local' extra in pyproject.toml.
+KNOWN_SERIES: tuple[tuple[int, int], ...] = ((5, 2),)
+
+#: Every attribute the substitutions replace or read: (owner, attribute), where the
+#: owner is a module or class of moto.sqs.models, or a "Queue()"/"Message()" instance.
+REQUIRED: tuple[tuple[str, str], ...] = (
+    ("models", "unix_time_millis"),
+    ("models", "ReceiptHandleIsInvalid"),
+    ("SQSBackend", "is_message_valid_based_on_retention_period"),
+    ("SQSBackend", "get_queue"),
+    ("Queue", "approximate_number_of_messages_delayed"),
+    ("Queue", "approximate_number_of_messages_not_visible"),
+    ("Queue", "approximate_number_of_messages"),
+    ("Queue", "delete_message"),
+    ("Queue()", "message_retention_period"),
+    ("Queue()", "_messages"),
+    ("Queue()", "deleted_messages"),
+    ("Queue()", "pending_messages"),
+    ("Message()", "sent_timestamp"),
+    ("Message()", "delayed_until"),
+    ("Message()", "visible_at"),
+    ("Message()", "receipt_handle"),
+    ("Message()", "_old_receipt_handles"),
+    ("Message()", "all_receipt_handles"),
+)
+#: The counts are replaced by properties: they must be properties today.
+_PROPERTIES = frozenset(
+    {
+        "approximate_number_of_messages_delayed",
+        "approximate_number_of_messages_not_visible",
+        "approximate_number_of_messages",
+    }
+)
+
 _applied = False
 
 
-def apply() -> None:
-    """Patch moto's SQS models once; skip (with a warning) if moto's internals changed."""
+def version_problem(version: str) -> str | None:
+    """Why these speed-ups do not know moto ``version``, or None if they do."""
+    try:
+        series = tuple(int(part) for part in version.split(".")[:2])
+    except ValueError:
+        series = ()
+    if series in KNOWN_SERIES:
+        return None
+    known = ", ".join(f"{major}.{minor}.x" for major, minor in KNOWN_SERIES)
+    return f"moto {version} is not a release they were written for ({known})"
+
+
+def missing_attributes(models: Any, core_utils: Any) -> list[str]:
+    """The attributes of :data:`REQUIRED` that ``moto.sqs.models`` lacks (or has changed)."""
+    owners: dict[str, Any] = {"models": models}
+    missing: list[str] = []
+    for name in ("SQSBackend", "Queue", "Message"):
+        owners[name] = getattr(models, name, None)
+        if owners[name] is None:
+            missing.append(f"moto.sqs.models.{name}")
+    try:
+        owners["Queue()"] = models.Queue(
+            "elasticjobs-probe", region="us-east-1", account_id="123456789012"
+        )
+        owners["Message()"] = models.Message("probe", "probe")
+    except Exception as error:  # any change of the constructors means "unknown moto"
+        return [*missing, f"Queue()/Message() as constructed here ({error})"]
+    for owner, attribute in REQUIRED:
+        target = owners.get(owner)
+        if target is None or not hasattr(target, attribute):
+            missing.append(f"moto.sqs.models.{owner}.{attribute}")
+        elif attribute in _PROPERTIES and not isinstance(
+            getattr(models.Queue, attribute, None), property
+        ):
+            missing.append(f"moto.sqs.models.{owner}.{attribute} (no longer a property)")
+    if getattr(models, "unix_time_millis", None) is not getattr(
+        core_utils, "unix_time_millis", None
+    ):
+        missing.append("moto.sqs.models.unix_time_millis (no longer moto.core.utils')")
+    return missing
+
+
+def apply() -> bool:
+    """Patch moto's SQS models once; True if they are patched.
+
+    On a moto these speed-ups do not know, leave it alone and log a warning.
+    """
     global _applied
     if _applied:
-        return
+        return True
     # Typed as Any: this module rewrites moto's internals, which mypy rightly forbids.
+    moto: Any = importlib.import_module("moto")
     core_utils: Any = importlib.import_module("moto.core.utils")
     models: Any = importlib.import_module("moto.sqs.models")
+    problem = version_problem(str(getattr(moto, "__version__", "unknown")))
+    if problem is None:
+        missing = missing_attributes(models, core_utils)
+        if missing:
+            problem = "moto's SQS internals changed: " + ", ".join(missing)
+    if problem is not None:
+        log.warning(
+            "the embedded SQS runs on plain moto, without its speed-ups (slow with thousands "
+            "of queued messages): %s; install the moto of pyramid_elasticjobs's 'local' extra",
+            problem,
+        )
+        return False
+    _patch(models, core_utils)
+    _applied = True
+    return True
 
-    backend = models.SQSBackend
-    if not (
-        getattr(models, "unix_time_millis", None) is core_utils.unix_time_millis
-        and hasattr(backend, "is_message_valid_based_on_retention_period")
-    ):
-        log.warning("moto's SQS internals changed: embedded SQS runs without speed-ups")
-        return
 
+def _patch(models: Any, core_utils: Any) -> None:
     def unix_time_millis(moment: Any = None) -> float:
         return time.time() * 1000.0 if moment is None else core_utils.unix_time_millis(moment)
 
@@ -84,10 +176,9 @@ def apply() -> None:
         raise models.ReceiptHandleIsInvalid()
 
     models.unix_time_millis = unix_time_millis
-    backend.is_message_valid_based_on_retention_period = retention_check
+    models.SQSBackend.is_message_valid_based_on_retention_period = retention_check
     queue_class = models.Queue
     queue_class.approximate_number_of_messages_delayed = property(delayed)
     queue_class.approximate_number_of_messages_not_visible = property(not_visible)
     queue_class.approximate_number_of_messages = property(visible)
     queue_class.delete_message = delete_message
-    _applied = True

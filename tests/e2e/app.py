@@ -2,7 +2,8 @@
 
 ``main`` is a paste app factory (``use = call:tests.e2e.app:main``), so the
 ``elasticjobs dev`` subprocess can serve it too; there the ledger also appends
-each run to the file named by ``e2e.ledger_path``, for the test to read.
+each run to the file named by ``e2e.ledger_path``, and the name of each job that
+starts to ``e2e.started_path``, for the test to read.
 """
 
 from __future__ import annotations
@@ -35,8 +36,9 @@ class Run:
 class Ledger:
     """Every run and every job event, in order; thread-safe."""
 
-    def __init__(self, path: str | None = None) -> None:
+    def __init__(self, path: str | None = None, started_path: str | None = None) -> None:
         self.path = path
+        self.started_path = started_path
         self._runs: list[Run] = []
         self._events: list[JobEvent] = []
         self._lock = threading.Lock()
@@ -49,6 +51,11 @@ class Ledger:
             if self.path:
                 with open(self.path, "a", encoding="utf-8") as file:
                     file.write(json.dumps(asdict(run)) + "\n")
+
+    def record_start(self, ctx: JobContext, n: int) -> None:
+        if self.started_path:
+            with self._lock, open(self.started_path, "a", encoding="utf-8") as file:
+                file.write(f"{ctx.name} {n}\n")
 
     def record_event(self, event: JobEvent) -> None:
         with self._lock:
@@ -95,7 +102,9 @@ class StatusRecorder:
 def main(global_config: dict[str, Any], **settings: Any) -> StatusRecorder:
     with Configurator(settings=settings) as config:
         config.include("pyramid_elasticjobs")
-        config.registry[LEDGER_KEY] = journal = Ledger(settings.get("e2e.ledger_path"))
+        config.registry[LEDGER_KEY] = journal = Ledger(
+            settings.get("e2e.ledger_path"), settings.get("e2e.started_path")
+        )
         config.add_subscriber(journal.record_event, JobEvent)
         config.scan("tests.e2e.jobs")
     return StatusRecorder(config.make_wsgi_app())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,18 +11,11 @@ import pytest
 
 from pyramid_elasticjobs import get_client
 from pyramid_elasticjobs.devstack import DevStack
+from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
 from tests.support import REGION, SECRET
 
 from . import app as e2e_app
-
-#: Fast retries and short polls, so failures come back within seconds.
-DAEMON_OPTIONS = {
-    "wait_time_seconds": 1,
-    "error_visibility_timeout": 1,
-    "http_connections": 10,
-    "summary_interval": 0,
-}
-MAX_RECEIVE_COUNT = 3
+from .support import DAEMON_OPTIONS, MAX_RECEIVE_COUNT, DevProcess, build_test_app
 
 
 @pytest.fixture
@@ -34,12 +27,9 @@ def stack_settings(queue_prefix: str) -> dict[str, str]:
         "elasticjobs.queue_prefix": queue_prefix,
         "elasticjobs.process_jobs": "true",
         "elasticjobs.max_receive_count": str(MAX_RECEIVE_COUNT),
+        # waitress, with the daemons connecting straight to it: nothing proxies.
+        "elasticjobs.remote_addr_is_client": "true",
     }
-
-
-def build_test_app(settings: Mapping[str, Any]) -> Callable[[Mapping[str, str]], Any]:
-    """A DevStack app factory for the test app with ``settings``."""
-    return lambda overrides: e2e_app.main({}, **{**settings, **overrides})
 
 
 @pytest.fixture
@@ -47,11 +37,16 @@ def make_stack(stack_settings: dict[str, str]) -> Iterator[Callable[..., DevStac
     """Start a DevStack serving the test app; every stack is stopped after the test."""
     stacks: list[DevStack] = []
 
-    def make_stack(daemon_overrides: Mapping[str, Any] | None = None, **settings: str) -> DevStack:
+    def make_stack(
+        daemon_overrides: Mapping[str, Any] | None = None,
+        allowed_hosts: Sequence[str] = (),
+        **settings: str,
+    ) -> DevStack:
         stack = DevStack(
             {**stack_settings, **settings},
             app_factory=build_test_app({**stack_settings, **settings}),
             daemon_overrides={**DAEMON_OPTIONS, **(daemon_overrides or {})},
+            allowed_hosts=allowed_hosts,
         )
         stacks.append(stack)
         return stack.start()
@@ -92,3 +87,27 @@ def cron_file(tmp_path: Path) -> Path:
         encoding="utf-8",
     )
     return path
+
+
+@pytest.fixture
+def run_dev(tmp_path: Path) -> Iterator[Callable[..., DevProcess]]:
+    """Start ``elasticjobs dev`` subprocesses; any still running is killed after the test."""
+    started: list[DevProcess] = []
+
+    def run_dev(*arguments: str, env: dict[str, str] | None = None) -> DevProcess:
+        log = tmp_path / f"stderr-{len(started)}.log"
+        process = DevProcess(*arguments, stderr_path=log, env=env)
+        started.append(process)
+        return process
+
+    yield run_dev
+    for process in started:
+        process.close()
+
+
+@pytest.fixture
+def outside_sqs() -> Iterator[str]:
+    """An SQS server in the test process, which outlives the stack under test."""
+    server = EmbeddedSQS("127.0.0.1", 0)
+    yield server.url
+    server.stop()

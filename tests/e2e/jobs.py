@@ -26,6 +26,7 @@ class PlannedFailure(Exception):
 @job(schema=Work)
 def work(ctx: JobContext, n: int, fails: str, seconds: float) -> None:
     """Sleep ``seconds``, then fail as ``fails`` says (on the first attempt, or always)."""
+    ledger(ctx.registry).record_start(ctx, n)
     time.sleep(seconds)
     failing = fails == ALWAYS or (fails == FIRST_ATTEMPT and ctx.attempt == 1)
     ledger(ctx.registry).record(ctx, n, succeeded=not failing)
@@ -35,6 +36,8 @@ def work(ctx: JobContext, n: int, fails: str, seconds: float) -> None:
 
 @job(schema=Work, queue="other")
 def elsewhere(ctx: JobContext, n: int, fails: str, seconds: float) -> None:
+    """Sleep ``seconds`` and succeed, on the other queue."""
+    time.sleep(seconds)
     ledger(ctx.registry).record(ctx, n, succeeded=True)
 
 

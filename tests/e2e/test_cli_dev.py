@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import boto3
 import pytest
@@ -19,85 +18,23 @@ from pyramid_elasticjobs import get_client
 from pyramid_elasticjobs.cli import main
 from pyramid_elasticjobs.cli.dev import describe, format_table, server_port
 from pyramid_elasticjobs.devstack import DevStack
-from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
 from tests.support import REGION, SECRET
 
 from . import app as e2e_app
 from .jobs import FIRST_ATTEMPT, NEVER, work
-from .support import Browser, depth, drain, job_numbers, wait_for
-
-ROOT = Path(__file__).resolve().parents[2]
-READY = "Ctrl-C stops everything."
-TIMEOUT = 60.0
-
-
-class DevProcess:
-    """``elasticjobs dev`` in a subprocess, its standard output collected line by line."""
-
-    def __init__(
-        self, *arguments: str, stderr_path: Path, env: dict[str, str] | None = None
-    ) -> None:
-        self.lines: list[str] = []
-        self._stderr = stderr_path.open("w", encoding="utf-8")
-        self.process = subprocess.Popen(
-            [
-                sys.executable,
-                "-c",
-                "import sys; from pyramid_elasticjobs.cli import main; sys.exit(main())",
-                "dev",
-                *arguments,
-            ],
-            cwd=ROOT,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            text=True,
-            env=env,
-        )
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.lines.append(line.rstrip("\n"))
-
-    def wait_until_ready(self) -> str:
-        """Wait for the start-up table; return the application's URL."""
-        wait_for(
-            lambda: READY in self.lines or self.process.poll() is not None,
-            TIMEOUT,
-            "elasticjobs dev to start",
-        )
-        assert READY in self.lines, self.lines
-        [url] = [line.split()[1] for line in self.lines if line.split()[:1] == ["application"]]
-        return url
-
-    def stop(self, signum: int) -> int:
-        self.process.send_signal(signum)
-        status = self.process.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-        return status
-
-    def close(self) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-            self.process.wait()
-        self._stderr.close()
-
-
-@pytest.fixture
-def run_dev(tmp_path: Path) -> Iterator[Any]:
-    started: list[DevProcess] = []
-
-    def run_dev(*arguments: str, env: dict[str, str] | None = None) -> DevProcess:
-        log = tmp_path / f"stderr-{len(started)}.log"
-        process = DevProcess(*arguments, stderr_path=log, env=env)
-        started.append(process)
-        return process
-
-    yield run_dev
-    for process in started:
-        process.close()
+from .support import (
+    DEVELOPMENT_INI,
+    ROOT,
+    TIMEOUT,
+    Browser,
+    DevProcess,
+    depth,
+    drain,
+    get,
+    job_numbers,
+    wait_for,
+    write_ini,
+)
 
 
 def test_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
@@ -107,7 +44,15 @@ def test_help_describes_the_command(capsys: pytest.CaptureFixture[str]) -> None:
 
     text = capsys.readouterr().out
     assert exited.value.code == 0
-    for expected in ("CONFIG_URI", "--host", "--port", "--no-embedded-sqs", "SIGTERM"):
+    for expected in (
+        "CONFIG_URI",
+        "--host",
+        "--port",
+        "--allow-host",
+        "--no-embedded-sqs",
+        "SIGTERM",
+        "cron.yaml next to the ini",
+    ):
         assert expected in text
 
 
@@ -123,7 +68,7 @@ def test_a_missing_config_file_exits_with_status_2(
 
 def test_a_non_loopback_host_exits_with_status_2(capsys: pytest.CaptureFixture[str]) -> None:
     """The local stack never listens beyond loopback."""
-    status = main(["dev", str(ROOT / "development.ini"), "--host", "0.0.0.0"])
+    status = main(["dev", str(DEVELOPMENT_INI), "--host", "0.0.0.0"])
 
     assert status == 2
     assert "loopback" in capsys.readouterr().err
@@ -197,28 +142,22 @@ def test_the_start_up_table_lists_what_runs_where_in_aligned_columns(stack: DevS
     assert (len(name_starts), len(where_starts)) == (1, 1), lines
 
 
-def test_the_demo_starts_on_loopback_and_sigint_stops_it_with_status_0(run_dev: Any) -> None:
+def test_the_demo_starts_on_loopback_and_sigint_stops_it_with_status_0(
+    run_dev: Callable[..., DevProcess],
+) -> None:
     """development.ini as it ships, with no AWS credentials at all: page served, Ctrl-C exits 0."""
     env = {name: value for name, value in os.environ.items() if not name.startswith("AWS_")}
-    dev = run_dev(str(ROOT / "development.ini"), "--port", "0", env=env)
+    dev = run_dev(str(DEVELOPMENT_INI), "--port", "0", env=env)
     url = dev.wait_until_ready()
 
     assert url.startswith("http://127.0.0.1:")
-    assert "pyramid_elasticjobs" in Browser(url.rstrip("/")).get("/")
+    assert "pyramid_elasticjobs" in Browser(url).get("/")
     assert dev.stop(signal.SIGINT) == 0
     assert dev.lines[-1] == "elasticjobs dev: stopped"
 
 
-@pytest.fixture
-def outside_sqs() -> Iterator[str]:
-    """An SQS server in the test process, which outlives the stack under test."""
-    server = EmbeddedSQS("127.0.0.1", 0)
-    yield server.url
-    server.stop()
-
-
 def test_sigterm_during_load_loses_no_job(
-    run_dev: Any, tmp_path: Path, outside_sqs: str, queue_prefix: str
+    run_dev: Callable[..., DevProcess], tmp_path: Path, outside_sqs: str, queue_prefix: str
 ) -> None:
     """Every job enqueued ran, or is back in its queue (or DLQ), and the exit status is 0."""
     sqs = boto3.client("sqs", region_name=REGION, endpoint_url=outside_sqs)
@@ -276,3 +215,231 @@ def test_sigterm_during_load_loses_no_job(
     assert done
     assert waiting, "the stop came after the load was over: the test proves nothing"
     assert dev.lines[-1] == "elasticjobs dev: stopped"
+
+
+# -- start-up errors: one line, status 2 -------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("command", "module", "extra"),
+    [
+        ("dev", "yaml", "local"),
+        ("dev", "moto", "local"),
+        ("dev", "waitress", "local"),
+        ("dev", "croniter", "local"),
+        ("sqsd", "yaml", "local"),
+    ],
+)
+def test_a_missing_extra_is_a_one_line_error_saying_what_to_install(
+    command: str, module: str, extra: str
+) -> None:
+    """Without the 'local' extra, the command names the missing module and the pip command."""
+    hide = f"import sys; sys.modules[{module!r}] = None; "  # import then fails as if absent
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            hide + "from pyramid_elasticjobs.cli import main; sys.exit(main())",
+            command,
+            str(DEVELOPMENT_INI),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+    )
+
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"elasticjobs {command}: error: ")
+    assert repr(module) in line
+    assert f"pip install 'pyramid_elasticjobs[{extra}]'" in line
+
+
+def test_a_busy_sqs_port_is_a_start_up_error_with_status_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], queue_prefix: str
+) -> None:
+    """The CLI reports the taken port itself, instead of werkzeug printing and exiting 1."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        ini = write_ini(
+            tmp_path / "app.ini",
+            {
+                "elasticjobs.secret": SECRET,
+                "elasticjobs.aws_region": REGION,
+                "elasticjobs.endpoint_url": f"http://127.0.0.1:{port}",
+                "elasticjobs.queue_prefix": queue_prefix,
+            },
+        )
+
+        status = main(["dev", str(ini), "--port", "0"])
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert line.startswith(
+        f"elasticjobs dev: error: cannot run the embedded SQS on 127.0.0.1:{port}"
+    )
+    assert "elasticjobs.endpoint_url" in line
+
+
+def test_a_region_moto_does_not_know_is_a_one_line_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], queue_prefix: str
+) -> None:
+    """us-east-11 is refused before moto answers it with 500s and long tracebacks."""
+    ini = write_ini(
+        tmp_path / "app.ini",
+        {
+            "elasticjobs.secret": SECRET,
+            "elasticjobs.aws_region": "us-east-11",
+            "elasticjobs.endpoint_url": "http://127.0.0.1:0",
+            "elasticjobs.queue_prefix": queue_prefix,
+        },
+    )
+
+    status = main(["dev", str(ini), "--port", "0"])
+
+    [line] = capsys.readouterr().err.splitlines()
+    assert status == 2
+    assert line.startswith("elasticjobs dev: error: elasticjobs.aws_region = 'us-east-11' ")
+    assert "us-east-1" in line
+
+
+# -- cron.yaml ---------------------------------------------------------------------------
+
+
+def _cron_yaml(*entries: tuple[str, str]) -> str:
+    lines = ["version: 1", "cron:"]
+    for name, url in entries:
+        lines += [f'  - name: "{name}"', f'    url: "{url}"', '    schedule: "0 12 * * *"']
+    return "\n".join(lines) + "\n"
+
+
+@pytest.fixture
+def test_app_ini(tmp_path: Path, queue_prefix: str) -> Path:
+    """An ini for the test app on an embedded SQS, in a directory of its own."""
+    return write_ini(
+        tmp_path / "app.ini",
+        {
+            "elasticjobs.secret": SECRET,
+            "elasticjobs.aws_region": REGION,
+            "elasticjobs.endpoint_url": "http://127.0.0.1:0",
+            "elasticjobs.queue_prefix": queue_prefix,
+            "elasticjobs.process_jobs": "true",
+            "elasticjobs.sqsd.summary_interval": "0",
+        },
+    )
+
+
+def test_a_cron_yaml_next_to_the_ini_file_is_used(
+    run_dev: Callable[..., DevProcess], test_app_ini: Path
+) -> None:
+    """As on Elastic Beanstalk, where cron.yaml sits at the root of the bundle."""
+    cron = test_app_ini.parent / "cron.yaml"
+    cron.write_text(_cron_yaml(("tick", "/periodic_tasks")), encoding="utf-8")
+
+    dev = run_dev(str(test_app_ini), "--port", "0")
+    dev.wait_until_ready()
+
+    assert dev.table_value("cron") == "tick"
+    assert dev.table_value("cron.yaml") == str(cron)
+    assert dev.stop(signal.SIGTERM) == 0
+
+
+def test_a_cron_entry_that_would_fail_stops_the_start_with_status_2(
+    run_dev: Callable[..., DevProcess], test_app_ini: Path
+) -> None:
+    """A typo'd name, a job not declared periodic and a wrong url are each named with a fix."""
+    cron = test_app_ini.parent / "cron.yaml"
+    cron.write_text(
+        _cron_yaml(("tick", "/periodic_tasks"), ("tik", "/periodic_tasks"), ("work", "/tasks")),
+        encoding="utf-8",
+    )
+
+    dev = run_dev(str(test_app_ini), "--port", "0")
+    status = dev.wait()
+
+    errors = dev.stderr().split("elasticjobs dev: error: ", 1)[1].splitlines()
+    assert status == 2
+    assert errors[0].startswith(f"3 problem(s) in {cron} ")
+    assert [line.split(": ")[1] for line in errors[1:]] == [
+        "entry 'tik'",
+        "entry 'work'",
+        "entry 'work'",
+    ]
+    assert "did you mean 'tick'?" in errors[1]
+    assert "@job(periodic=True)" in errors[2]
+    assert "'url: /periodic_tasks'" in errors[3]
+
+
+# -- hosts ---------------------------------------------------------------------------------
+
+
+def test_allow_host_adds_a_host_name_the_demo_answers(
+    run_dev: Callable[..., DevProcess],
+) -> None:
+    """With --allow-host myapp.test the page is served for that Host; other names get a 421."""
+    dev = run_dev(str(DEVELOPMENT_INI), "--port", "0", "--allow-host", "myapp.test")
+    url = dev.wait_until_ready()
+
+    allowed_status, page = get(url, host="myapp.test:80")
+    refused_status, refusal = get(url, host="other.test")
+
+    assert (allowed_status, refused_status) == (200, 421)
+    assert "pyramid_elasticjobs" in page
+    assert "--allow-host other.test" in refusal
+    assert dev.stop(signal.SIGINT) == 0
+
+
+# -- stopping ------------------------------------------------------------------------------
+
+#: Long enough that only a stop that waits for a running job or a long poll reaches it.
+STOP_PATIENCE = 10.0
+
+
+def test_one_sigint_stops_at_once_even_during_20_second_long_polls(
+    run_dev: Callable[..., DevProcess], test_app_ini: Path
+) -> None:
+    """The daemons' waiting polls are released: 'stopping', then 'stopped', then status 0."""
+    with test_app_ini.open("a", encoding="utf-8") as ini:
+        ini.write("elasticjobs.sqsd.wait_time_seconds = 20\n")
+    dev = run_dev(str(test_app_ini), "--port", "0")
+    dev.wait_until_ready()
+
+    status = dev.stop(signal.SIGINT, patience=STOP_PATIENCE)
+
+    assert status == 0
+    stopping = dev.lines.index("elasticjobs dev: stopping (running jobs may finish)...")
+    assert dev.lines[stopping + 1 :] == ["elasticjobs dev: stopped"]
+
+
+def test_a_second_signal_exits_at_once_with_status_1_and_frees_the_port(
+    run_dev: Callable[..., DevProcess], test_app_ini: Path, tmp_path: Path, queue_prefix: str
+) -> None:
+    """While a job keeps the graceful stop waiting, a second SIGINT ends the process."""
+    started = tmp_path / "started.txt"
+    with test_app_ini.open("a", encoding="utf-8") as ini:
+        ini.write(f"e2e.started_path = {started}\n")
+    dev = run_dev(str(test_app_ini), "--port", "0")
+    url = dev.wait_until_ready()
+    app = e2e_app.main(
+        {},
+        **{
+            "elasticjobs.secret": SECRET,
+            "elasticjobs.aws_region": REGION,
+            "elasticjobs.endpoint_url": dev.table_value("SQS"),
+            "elasticjobs.queue_prefix": queue_prefix,
+        },
+    )
+    get_client(app.registry).enqueue(work, n=1, seconds=3600)
+    wait_for(started.exists, TIMEOUT, "the hour-long job to start")
+    dev.process.send_signal(signal.SIGINT)
+    wait_for(lambda: "stopping" in dev.stderr(), TIMEOUT, "the graceful stop to begin")
+
+    status = dev.stop(signal.SIGINT, patience=STOP_PATIENCE)
+
+    assert status == 1
+    assert "exiting at once" in dev.stderr()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", int(url.rpartition(":")[2])), timeout=5).close()

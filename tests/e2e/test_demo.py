@@ -9,7 +9,6 @@ import urllib.request
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from pyramid.paster import get_appsettings
@@ -19,19 +18,15 @@ from pyramid_elasticjobs.devstack import DevStack
 from pyramid_elasticjobs.devstack.apps import paste_app_factory
 from pyramid_elasticjobs.envelope import Envelope
 
-from .conftest import DAEMON_OPTIONS
-from .support import Browser, wait_for
-
-DEVELOPMENT_INI = str(Path(__file__).resolve().parents[2] / "development.ini")
-TIMEOUT = 60.0
+from .support import DAEMON_OPTIONS, DEVELOPMENT_INI, TIMEOUT, Browser, wait_for
 
 
 @pytest.fixture
 def demo(queue_prefix: str) -> Iterator[DevStack]:
     """development.ini's demo app, on queues of this test's own."""
-    build = paste_app_factory(DEVELOPMENT_INI)
+    build = paste_app_factory(str(DEVELOPMENT_INI))
     with DevStack(
-        get_appsettings(DEVELOPMENT_INI),
+        get_appsettings(str(DEVELOPMENT_INI)),
         app_factory=lambda overrides: build(
             {**overrides, "elasticjobs.queue_prefix": queue_prefix}
         ),

@@ -5,16 +5,22 @@ from __future__ import annotations
 import json
 import socket
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pyramid_elasticjobs import ConfigurationError
+from pyramid_elasticjobs import ConfigurationError, get_client
 from pyramid_elasticjobs.devstack import DevStack, dead_letter_queue_name, provision_queues
 from pyramid_elasticjobs.devstack.stack import embedded_address, loopback_host
 from pyramid_elasticjobs.settings import parse_settings
 
-from .conftest import DAEMON_OPTIONS, MAX_RECEIVE_COUNT, build_test_app
+from .app import ledger as ledger_of
+from .jobs import elsewhere, work
+from .support import DAEMON_OPTIONS, MAX_RECEIVE_COUNT, TIMEOUT, build_test_app, get, wait_for
+
+#: What both servers answer a request for a host they do not serve.
+REFUSED = 421
 
 
 @pytest.mark.parametrize(
@@ -188,3 +194,116 @@ def test_no_embedded_sqs_with_port_zero_is_an_error(stack_settings: dict[str, st
 def _address(url: str) -> tuple[str, int]:
     host, port = url.removeprefix("http://").rstrip("/").split(":")
     return host, int(port)
+
+
+def test_the_app_runs_jobs_without_remote_addr_is_client_in_its_settings(
+    make_stack: Callable[..., DevStack], stack_settings: dict[str, str]
+) -> None:
+    """The stack tells the app its peer is the real client: nothing proxies to waitress."""
+    del stack_settings["elasticjobs.remote_addr_is_client"]
+    stack = make_stack()
+    runs = ledger_of(stack.registry)
+
+    get_client(stack.registry).enqueue(work, n=7)
+
+    wait_for(lambda: runs.runs("work"), TIMEOUT, "the job to run")
+    assert [run.n for run in runs.runs("work")] == [7]
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "127.0.0.1:6543", "localhost", "LOCALHOST:80", "[::1]:8080", "[::1]"]
+)
+def test_both_servers_answer_loopback_host_names_on_any_port(stack: DevStack, host: str) -> None:
+    """The names a browser on this machine uses pass the Host check."""
+    app_status, _ = get(stack.app_url + "/", host=host)
+    sqs_status, _ = get(stack.sqs_endpoint or "", host=host)
+
+    assert REFUSED not in (app_status, sqs_status)
+
+
+@pytest.mark.parametrize(
+    "host",
+    [
+        "evil.example",
+        "evil.example:6543",
+        "localhost.evil.example",
+        "127.0.0.1.nip.io",
+        "[::2]",
+        "",
+    ],
+)
+def test_both_servers_refuse_other_host_names_with_a_one_line_reason(
+    stack: DevStack, host: str
+) -> None:
+    """A page that rebinds its name to 127.0.0.1 gets a 421, whatever it asks for."""
+    app_status, app_body = get(stack.app_url + "/", host=host)
+    sqs_status, sqs_body = get(stack.sqs_endpoint or "", host=host)
+
+    assert (app_status, sqs_status) == (REFUSED, REFUSED)
+    for body in (app_body, sqs_body):
+        [line] = body.splitlines()
+        assert f"Host {host!r}" in line
+        assert "--allow-host" in line
+
+
+def test_allowed_hosts_are_answered_too(make_stack: Callable[..., DevStack]) -> None:
+    """A name given in allowed_hosts passes, any port; the loopback names still do."""
+    stack = make_stack(allowed_hosts=["myapp.test"])
+
+    statuses = [get(stack.app_url + "/", host=host)[0] for host in ("myapp.test:8080", "localhost")]
+
+    assert REFUSED not in statuses
+    assert get(stack.app_url + "/", host="other.test")[0] == REFUSED
+
+
+@pytest.mark.parametrize("value", ["myapp.test:8080", "http://myapp.test", "my app"])
+def test_an_allowed_host_must_be_a_bare_host_name(
+    stack_settings: dict[str, str], value: str
+) -> None:
+    """Ports and URLs are refused with the form to use instead."""
+    with pytest.raises(ConfigurationError, match="is not a host name or IP address; give one"):
+        DevStack(stack_settings, app_factory=build_test_app(stack_settings), allowed_hosts=[value])
+
+
+def test_waitress_has_a_thread_for_every_daemon_connection(
+    make_stack: Callable[..., DevStack], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Twenty jobs at once on two daemons of ten connections: no request waits for a thread."""
+    stack = make_stack()
+    jobs = get_client(stack.registry)
+    jobs.enqueue_many(work, [{"n": n, "seconds": 1.0} for n in range(10)])
+    jobs.enqueue_many(elsewhere, [{"n": n, "seconds": 1.0} for n in range(10)])
+
+    runs = ledger_of(stack.registry)
+    wait_for(lambda: len(runs.runs()) == 20, TIMEOUT, "the twenty jobs to run")
+
+    queued = [record for record in caplog.records if record.name == "waitress.queue"]
+    assert queued == []
+
+
+def test_a_cron_path_beside_the_settings_is_checked_before_the_daemons_start(
+    make_stack: Callable[..., DevStack], tmp_path: Path
+) -> None:
+    """elasticjobs.sqsd.cron_path naming a job that does not exist: a ConfigurationError."""
+    cron = tmp_path / "cron.yaml"
+    cron.write_text(
+        'version: 1\ncron:\n  - name: "nightly"\n    url: "/periodic_tasks"\n'
+        '    schedule: "0 1 * * *"\n',
+        encoding="utf-8",
+    )
+
+    with pytest.raises(ConfigurationError, match=r"entry 'nightly': no job is named 'nightly'"):
+        make_stack(**{"elasticjobs.sqsd.cron_path": str(cron)})
+
+
+def test_an_unreadable_cron_path_names_the_setting_to_fix(
+    make_stack: Callable[..., DevStack], tmp_path: Path
+) -> None:
+    """Not the daemon's --cron option, which elasticjobs dev does not have."""
+    missing = tmp_path / "nowhere" / "cron.yaml"
+
+    with pytest.raises(ConfigurationError) as raised:
+        make_stack(**{"elasticjobs.sqsd.cron_path": str(missing)})
+
+    assert "fix elasticjobs.sqsd.cron_path" in str(raised.value)
+    assert "--cron" not in str(raised.value)

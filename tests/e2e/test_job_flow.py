@@ -18,9 +18,8 @@ from pyramid_elasticjobs.signing import signed_message
 
 from .app import Ledger, StatusRecorder
 from .app import ledger as ledger_of
-from .conftest import MAX_RECEIVE_COUNT
 from .jobs import ALWAYS, elsewhere, work
-from .support import depth, drain, job_numbers, wait_for
+from .support import MAX_RECEIVE_COUNT, depth, drain, job_numbers, wait_for
 
 TIMEOUT = 60.0
 

@@ -14,9 +14,8 @@ from pyramid_elasticjobs.devstack import DevStack
 from tests.support import REGION
 
 from .app import ledger as ledger_of
-from .conftest import MAX_RECEIVE_COUNT
 from .jobs import ALWAYS, FIRST_ATTEMPT, NEVER, work
-from .support import depth, drain, job_numbers
+from .support import MAX_RECEIVE_COUNT, depth, drain, job_numbers
 
 JOBS = 5_000
 CONNECTIONS = 50
