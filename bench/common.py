@@ -51,6 +51,8 @@ def app_settings(endpoint_url: str = UNUSED_ENDPOINT) -> dict[str, str]:
         "elasticjobs.endpoint_url": endpoint_url,
         "elasticjobs.queue_prefix": QUEUE_PREFIX,
         "elasticjobs.process_jobs": "true",
+        # wrk and the daemon connect straight to waitress: no proxy in between.
+        "elasticjobs.remote_addr_is_client": "true",
     }
 
 

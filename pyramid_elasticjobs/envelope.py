@@ -60,7 +60,7 @@ class Envelope:
     def from_json(cls, body: bytes) -> Envelope:
         """Parse a message body; :class:`EnvelopeError` says what is wrong with it."""
         try:
-            document = json.loads(body)
+            document = json.loads(body.decode())  # str: json skips guessing the encoding
         except (ValueError, UnicodeDecodeError, RecursionError) as error:
             raise EnvelopeError(f"message body is not valid JSON: {error!r}") from None
         if not isinstance(document, dict):
@@ -89,9 +89,13 @@ class Envelope:
         return cls(name, job_id, queue, arguments, enqueued_at, run_at, expires_at, resent)
 
 
+# One encoder for every message: json.dumps() with options builds a new one per call.
+_ENCODER = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
 def encode_json(document: Any) -> bytes:
     """Compact UTF-8 JSON; NaN and infinities are refused, since other parsers reject them."""
-    return json.dumps(document, separators=(",", ":"), ensure_ascii=False, allow_nan=False).encode()
+    return _ENCODER.encode(document).encode()
 
 
 def _timestamp(value: Any) -> datetime:

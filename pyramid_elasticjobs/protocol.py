@@ -93,10 +93,8 @@ def request_addresses(environ: Mapping[str, Any]) -> Iterator[str]:
         yield from forwarded_clients(forwarded)
 
 
-def source_of(
-    environ: Mapping[str, Any], networks: tuple[Network, ...], remote_addr_is_client: bool
-) -> Source:
-    """Judge a request's source: trusted only if the peer and every forwarded hop are.
+class SourceCheck:
+    """Judges a request's source: trusted only if the peer and every forwarded hop are.
 
     waitress deletes X-Forwarded-For and Forwarded from requests that do not come from its
     ``trusted_proxy``, so under waitress a proxied internet request and a direct one from
@@ -105,17 +103,50 @@ def source_of(
     REMOTE_ADDR), such a request's source is unknown. Servers that pass the headers on
     (gunicorn, and every other we know) are taken at their word.
     """
-    if not all(_is_trusted_address(text, networks) for text in request_addresses(environ)):
-        return Source.UNTRUSTED
-    if (
-        remote_addr_is_client
-        or FORWARDED_FOR in environ
-        or REAL_IP in environ
-        or FORWARDED in environ
-        or not environ.get("SERVER_SOFTWARE", "").startswith(HEADER_DELETING_SERVERS)
-    ):
-        return Source.TRUSTED
-    return Source.UNKNOWN
+
+    __slots__ = ("_networks", "_remote_addr_is_client", "_verdicts")
+
+    #: Addresses remembered; the daemon's are always the same few, and the bound keeps
+    #: forged X-Forwarded-For values from growing the memory.
+    MEMORY = 1024
+
+    def __init__(self, networks: tuple[Network, ...], remote_addr_is_client: bool) -> None:
+        self._networks = networks
+        self._remote_addr_is_client = remote_addr_is_client
+        self._verdicts: dict[str, bool] = {}
+
+    def __call__(self, environ: Mapping[str, Any]) -> Source:
+        forwarded = FORWARDED_FOR in environ or REAL_IP in environ or FORWARDED in environ
+        if forwarded:
+            trusted = all(self._trusts(text) for text in request_addresses(environ))
+        else:  # the daemon's own request, straight to the server: one address to check
+            trusted = self._trusts(environ.get("REMOTE_ADDR") or "")
+        if not trusted:
+            return Source.UNTRUSTED
+        if (
+            forwarded
+            or self._remote_addr_is_client
+            or not environ.get("SERVER_SOFTWARE", "").startswith(HEADER_DELETING_SERVERS)
+        ):
+            return Source.TRUSTED
+        return Source.UNKNOWN
+
+    def _trusts(self, text: str) -> bool:
+        verdict = self._verdicts.get(text)
+        if verdict is None:
+            # Parsing an address costs more than the rest of the check.
+            address = _parse_address(text)
+            verdict = address is not None and any(address in net for net in self._networks)
+            if len(self._verdicts) < self.MEMORY:
+                self._verdicts[text] = verdict
+        return verdict
+
+
+def source_of(
+    environ: Mapping[str, Any], networks: tuple[Network, ...], remote_addr_is_client: bool
+) -> Source:
+    """:class:`SourceCheck` for one request (build the check once to judge many)."""
+    return SourceCheck(networks, remote_addr_is_client)(environ)
 
 
 #: WSGI servers (by SERVER_SOFTWARE) that delete forwarding headers from untrusted proxies.
@@ -163,14 +194,6 @@ def forwarded_clients(header: str) -> tuple[str, ...]:
         position += 1
 
 
-# Parsing an address costs more than the rest of the check; the daemon's are always the same
-# few, and the bound keeps forged X-Forwarded-For values from growing the cache.
-@functools.lru_cache(maxsize=1024)
-def _is_trusted_address(text: str, networks: tuple[Network, ...]) -> bool:
-    address = _parse_address(text)
-    return address is not None and any(address in network for network in networks)
-
-
 def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     candidate = text
     if candidate.startswith("[") and "]" in candidate:  # "[::1]:8080" from some proxies
@@ -189,17 +212,29 @@ def _parse_address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address |
 
 @dataclass(frozen=True, slots=True)
 class Delivery:
-    """The daemon's view of one message, read from its request headers."""
+    """The daemon's view of one message, read from its request headers.
+
+    Timestamps are parsed when asked for: most deliveries never need them all.
+    """
 
     message_id: str | None
     queue: str | None
     receive_count: int
-    first_received_at: datetime | None
-    sent_at: datetime | None
     sender_id: str | None
     task_name: str | None
-    scheduled_at: datetime | None
     environ: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def first_received_at(self) -> datetime | None:
+        return _datetime(self.environ.get(FIRST_RECEIVED_AT))
+
+    @property
+    def sent_at(self) -> datetime | None:
+        return _datetime(self.environ.get(SENT_AT))
+
+    @property
+    def scheduled_at(self) -> datetime | None:
+        return _datetime(self.environ.get(SCHEDULED_AT))
 
     @property
     def headers(self) -> dict[str, str]:
@@ -216,11 +251,8 @@ class Delivery:
             message_id=environ.get(MESSAGE_ID),
             queue=environ.get(QUEUE),
             receive_count=_positive_int(environ.get(RECEIVE_COUNT)),
-            first_received_at=_datetime(environ.get(FIRST_RECEIVED_AT)),
-            sent_at=_datetime(environ.get(SENT_AT)),
             sender_id=environ.get(SENDER_ID),
             task_name=environ.get(TASK_NAME),
-            scheduled_at=_datetime(environ.get(SCHEDULED_AT)),
             environ=environ,
         )
 

@@ -77,6 +77,10 @@ class Worker:
         self.runtime = runtime
         self.registry = registry
         self.resent = ResentMemory()
+        settings = runtime.settings
+        self._source_of = protocol.SourceCheck(
+            settings.trusted_networks, settings.remote_addr_is_client
+        )
         self._warned_unknown_source = False
 
     def handle(self, request: Request, periodic: bool) -> Response:
@@ -89,7 +93,7 @@ class Worker:
         delivery = protocol.Delivery.from_environ(environ)
         if periodic:
             return self._periodic(request, delivery)
-        body = request.body
+        body = _body(request)
         if not self.runtime.signer.verify(body, environ.get(protocol.SIGNATURE_KEY, "")):
             log.warning("refused message %s: missing or invalid signature", delivery.message_id)
             return _answer(403, "invalid_signature")
@@ -116,10 +120,7 @@ class Worker:
 
     def _check_source(self, environ: Mapping[str, Any]) -> Response | None:
         """None when the request may come from the daemon; else the refusal to answer."""
-        settings = self.runtime.settings
-        source = protocol.source_of(
-            environ, settings.trusted_networks, settings.remote_addr_is_client
-        )
+        source = self._source_of(environ)
         if source is protocol.Source.TRUSTED:
             return None
         if source is protocol.Source.UNKNOWN:
@@ -312,6 +313,22 @@ class Worker:
         return _answer(200, "rescheduled", envelope.job_id)
 
 
+def _body(request: Request) -> bytes:
+    """The request body, read once straight from the server when its length is known.
+
+    webob's ``request.body`` re-reads Content-Length about ten times and makes the body
+    seekable for later readers; nothing reads a delivery after the worker.
+    """
+    environ = request.environ
+    length = environ.get("CONTENT_LENGTH")
+    body: bytes
+    if length and length.isdigit() and "webob._parsed_post_vars" not in environ:
+        body = environ["wsgi.input"].read(int(length))
+    else:
+        body = request.body
+    return body
+
+
 def _doom_transaction(request: Request) -> None:
     """Make pyramid_tm abort instead of committing what a failed job half did."""
     environ = request.environ
@@ -334,7 +351,10 @@ def _answer(
         payload["error"] = error
     if fields is not None:
         payload["fields"] = fields
-    # Not json_body=: webob's generic content-type and charset setters double the cost.
+    body = encode_json(payload)
+    # A ready header list: webob's content-type and charset setters double the cost.
     return Response(
-        body=encode_json(payload), status=status, content_type="application/json", charset=None
+        body=body,
+        status=status,
+        headerlist=[("Content-Type", "application/json"), ("Content-Length", str(len(body)))],
     )
