@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import logging
 import time
+from collections.abc import Mapping
 from typing import Any
 
 log = logging.getLogger(__name__)
@@ -82,28 +83,37 @@ def version_problem(version: str) -> str | None:
 
 def missing_attributes(models: Any, core_utils: Any) -> list[str]:
     """The attributes of :data:`REQUIRED` that ``moto.sqs.models`` lacks (or has changed)."""
-    owners: dict[str, Any] = {"models": models}
-    missing: list[str] = []
-    for name in ("SQSBackend", "Queue", "Message"):
-        owners[name] = getattr(models, name, None)
-        if owners[name] is None:
-            missing.append(f"moto.sqs.models.{name}")
     try:
-        owners["Queue()"] = models.Queue(
-            "elasticjobs-probe", region="us-east-1", account_id="123456789012"
-        )
-        owners["Message()"] = models.Message("probe", "probe")
-    except Exception as error:  # any change of the constructors means "unknown moto"
-        return [*missing, f"Queue()/Message() as constructed here ({error})"]
+        owners = probe_owners(models)
+    except Exception as error:  # any change of what is probed means "unknown moto"
+        return [f"moto.sqs.models as probed here ({type(error).__name__}: {error})"]
+    return missing_from(owners, core_utils)
+
+
+def probe_owners(models: Any) -> dict[str, Any]:
+    """Each owner named in :data:`REQUIRED`, with a Queue and a Message built to probe."""
+    return {
+        "models": models,
+        "SQSBackend": models.SQSBackend,
+        "Queue": models.Queue,
+        "Message": models.Message,
+        "Queue()": models.Queue("elasticjobs-probe", region="us-east-1", account_id="123456789012"),
+        "Message()": models.Message("probe", "probe"),
+    }
+
+
+def missing_from(owners: Mapping[str, Any], core_utils: Any) -> list[str]:
+    """What :data:`REQUIRED` names that ``owners`` lack; the counts must be properties."""
+    missing = []
     for owner, attribute in REQUIRED:
-        target = owners.get(owner)
-        if target is None or not hasattr(target, attribute):
+        if not hasattr(owners[owner], attribute):
             missing.append(f"moto.sqs.models.{owner}.{attribute}")
         elif attribute in _PROPERTIES and not isinstance(
-            getattr(models.Queue, attribute, None), property
+            getattr(owners[owner], attribute), property
         ):
             missing.append(f"moto.sqs.models.{owner}.{attribute} (no longer a property)")
-    if getattr(models, "unix_time_millis", None) is not getattr(
+    models = owners["models"]
+    if hasattr(models, "unix_time_millis") and models.unix_time_millis is not getattr(
         core_utils, "unix_time_millis", None
     ):
         missing.append("moto.sqs.models.unix_time_millis (no longer moto.core.utils')")

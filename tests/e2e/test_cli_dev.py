@@ -128,7 +128,7 @@ def test_the_start_up_table_lists_what_runs_where_in_aligned_columns(stack: DevS
     rows = describe(stack, "test.ini")
     lines = format_table(rows).splitlines()[1:-1]
 
-    assert ("application", stack.app_url + "/", "") in rows
+    assert ("application", stack.app_url + "/", "waitress, 24 threads") in rows
     for queue in stack.queues:
         assert ("queue", queue.sqs_name, queue.url) in rows
         assert queue.dead_letter_name in [name for what, name, _ in rows if what == "dead letters"]

@@ -6,9 +6,7 @@ import re
 import urllib.error
 import urllib.parse
 import urllib.request
-import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import pytest
 from pyramid.paster import get_appsettings
@@ -16,7 +14,7 @@ from pyramid.paster import get_appsettings
 from pyramid_elasticjobs import JobRejected
 from pyramid_elasticjobs.devstack import DevStack
 from pyramid_elasticjobs.devstack.apps import paste_app_factory
-from pyramid_elasticjobs.envelope import Envelope
+from tests.support import make_envelope
 
 from .support import DAEMON_OPTIONS, DEVELOPMENT_INI, TIMEOUT, Browser, wait_for
 
@@ -103,9 +101,7 @@ def test_a_post_without_the_csrf_token_is_refused(browser: Browser) -> None:
 
 def test_activity_text_is_escaped_in_the_page(demo: DevStack, browser: Browser) -> None:
     """Job names and reasons come from messages: the page shows them as text, never markup."""
-    envelope = Envelope(
-        "<script>alert(1)</script>", uuid.uuid4().hex, "default", {}, datetime.now(UTC)
-    )
+    envelope = make_envelope("<script>alert(1)</script>")
     demo.registry.notify(JobRejected(envelope, demo.registry, None, 422, "<b>bad</b>"))
 
     page = browser.get("/live")

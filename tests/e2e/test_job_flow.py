@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,9 +11,9 @@ from typing import Any
 
 from pyramid_elasticjobs import JobRescheduled, JobSucceeded
 from pyramid_elasticjobs.devstack import DevStack
-from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.runtime import get_runtime
 from pyramid_elasticjobs.signing import signed_message
+from tests.support import make_envelope
 
 from .app import Ledger, StatusRecorder
 from .app import ledger as ledger_of
@@ -84,14 +83,7 @@ def test_a_job_due_beyond_sqs_longest_delay_is_sent_again_not_run(
 ) -> None:
     """A message that arrives long before its run_at is re-sent with a 900 s delay."""
     runtime = get_runtime(stack.registry)
-    envelope = Envelope(
-        name="work",
-        job_id=uuid.uuid4().hex,
-        queue="default",
-        arguments={"n": 5},
-        enqueued_at=datetime.now(UTC),
-        run_at=datetime.now(UTC) + timedelta(minutes=20),
-    )
+    envelope = make_envelope("work", {"n": 5}, run_at=datetime.now(UTC) + timedelta(minutes=20))
     # Sent without its DelaySeconds, as if the 15 minutes SQS allows were over.
     runtime.transport.send("default", signed_message(runtime, envelope.to_json(), "work"))
 
@@ -106,7 +98,7 @@ def test_a_tampered_message_is_refused_until_it_reaches_the_dead_letter_queue(
 ) -> None:
     """A signed message whose body was changed gets 403 on each delivery, then goes to the DLQ."""
     runtime = get_runtime(stack.registry)
-    original = Envelope("work", uuid.uuid4().hex, "default", {"n": 1}, datetime.now(UTC))
+    original = make_envelope("work", {"n": 1})
     message = signed_message(runtime, original.to_json(), "work")
     tampered = original.to_json().replace(b'"n":1', b'"n":1000')
     message_id = stack_sqs.send_message(
