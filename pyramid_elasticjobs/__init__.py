@@ -84,6 +84,11 @@ def includeme(config: Configurator) -> None:
         under=("pyramid_tm.tm_tween_factory", INGRESS),
         over=EXCVIEW,
     )
+    # Over pyramid_tm, to announce a job's success only once its transaction committed.
+    config.add_tween(
+        "pyramid_elasticjobs.commit.commit_tween_factory",
+        over=("pyramid_tm.tm_tween_factory", "pyramid_elasticjobs.worker.worker_tween_factory"),
+    )
 
     def register() -> None:
         settings = parse_settings(config.get_settings(), os.environ)

@@ -47,14 +47,14 @@ class JobStarted(JobEvent):
 
 @dataclass(frozen=True, slots=True)
 class JobSucceeded(JobEvent):
-    """The job returned; the daemon is answered 200 and deletes the message."""
+    """The job returned (under pyramid_tm: and its transaction committed); answered 200."""
 
     duration: float
 
 
 @dataclass(frozen=True, slots=True)
 class JobFailed(JobEvent):
-    """The job raised; the daemon is answered 500 and will retry (or dead-letter) it."""
+    """The job raised, or its transaction failed to commit: the daemon will retry it."""
 
     exception: BaseException
     duration: float
@@ -62,7 +62,10 @@ class JobFailed(JobEvent):
 
 @dataclass(frozen=True, slots=True)
 class JobDiscarded(JobEvent):
-    """The job raised one of its ``discard_on`` exceptions; answered 200, never retried."""
+    """The job raised one of its ``discard_on`` exceptions; answered 200, never retried.
+
+    Under pyramid_tm it is announced once the job's transaction has been aborted.
+    """
 
     exception: BaseException
     duration: float

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pyramid.response import Response
 
 from . import events, protocol
+from .commit import settle
 from .context import JobContext
 from .defaults import MAX_DELAY_SECONDS, RUN_AT_TOLERANCE_SECONDS
 from .envelope import Envelope, encode_json
@@ -219,18 +220,8 @@ class Worker:
         try:
             definition(ctx, arguments)
         except definition.discard_on as error:
-            duration = time.perf_counter() - started
             _doom_transaction(ctx.request)
-            log.warning(
-                "job %s (%s) discarded after %s: %s",
-                ctx.name,
-                ctx.job_id,
-                type(error).__name__,
-                error,
-            )
-            events.notify(
-                registry, events.JobDiscarded(envelope, registry, delivery, error, duration)
-            )
+            settle(ctx.request, _Ended(self, ctx, envelope, delivery, started, error))
             return _answer(200, "discarded", ctx.job_id, error=type(error).__name__)
         except Exception as error:
             duration = time.perf_counter() - started
@@ -238,9 +229,7 @@ class Worker:
             log.exception("job %s (%s) failed on attempt %d", ctx.name, ctx.job_id, ctx.attempt)
             events.notify(registry, events.JobFailed(envelope, registry, delivery, error, duration))
             return _answer(500, "failed", ctx.job_id, error=type(error).__name__)
-        duration = time.perf_counter() - started
-        log.info("job %s (%s) succeeded in %.3fs", ctx.name, ctx.job_id, duration)
-        events.notify(registry, events.JobSucceeded(envelope, registry, delivery, duration))
+        settle(ctx.request, _Ended(self, ctx, envelope, delivery, started))
         return _answer(200, "succeeded", ctx.job_id)
 
     def _reject(
@@ -311,6 +300,56 @@ class Worker:
             events.JobRescheduled(envelope, self.registry, delivery, message_id, delay),
         )
         return _answer(200, "rescheduled", envelope.job_id)
+
+
+class _Ended:
+    """A job that returned (or was discarded): announced once its transaction has committed."""
+
+    def __init__(
+        self,
+        worker: Worker,
+        ctx: JobContext,
+        envelope: Envelope,
+        delivery: protocol.Delivery,
+        started: float,
+        discarded: BaseException | None = None,
+    ) -> None:
+        self.registry = worker.registry
+        self.ctx = ctx
+        self.envelope = envelope
+        self.delivery = delivery
+        self.duration = time.perf_counter() - started
+        self.discarded = discarded
+
+    def committed(self) -> None:
+        ctx, error, registry = self.ctx, self.discarded, self.registry
+        if error is None:
+            log.info("job %s (%s) succeeded in %.3fs", ctx.name, ctx.job_id, self.duration)
+            events.notify(
+                registry, events.JobSucceeded(self.envelope, registry, self.delivery, self.duration)
+            )
+            return
+        log.warning(
+            "job %s (%s) discarded after %s: %s", ctx.name, ctx.job_id, type(error).__name__, error
+        )
+        events.notify(
+            registry,
+            events.JobDiscarded(self.envelope, registry, self.delivery, error, self.duration),
+        )
+
+    def commit_failed(self, error: Exception) -> None:
+        ctx = self.ctx
+        log.error(
+            "job %s (%s) returned on attempt %d, but its transaction failed to commit",
+            ctx.name,
+            ctx.job_id,
+            ctx.attempt,
+            exc_info=error,
+        )
+        events.notify(
+            self.registry,
+            events.JobFailed(self.envelope, self.registry, self.delivery, error, self.duration),
+        )
 
 
 def _body(request: Request) -> bytes:

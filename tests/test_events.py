@@ -174,3 +174,79 @@ def test_listener_failing_on_enqueue_does_not_fail_the_enqueue(
     app = make_app(lambda config: config.add_subscriber(broken, JobEnqueued))
     assert get_client(app.registry).enqueue("noop").message_id
     assert TestApp(app).get("/").json == {"app": "home"}
+
+
+# -- under pyramid_tm: announced only once the transaction has ended ----------------
+
+ORDER: list[str] = []
+
+
+def _committing_job(ctx: Any, refuse_commit: bool, discard: bool) -> None:
+    """Notes its transaction's commit; can make the commit fail, or be discarded."""
+    transaction = ctx.request.tm.get()
+    transaction.addAfterCommitHook(lambda ok: ORDER.append("committed" if ok else "failed"))
+    transaction.addAfterAbortHook(lambda: ORDER.append("aborted"))
+    if refuse_commit:
+
+        def refuse() -> None:
+            raise RuntimeError("commit refused")
+
+        transaction.addBeforeCommitHook(refuse)
+    if discard:
+        raise LookupError("gone")
+
+
+@pytest.fixture
+def tm_listening_app(
+    make_app: Callable[..., Any], make_queue: Callable[..., str], seen: list[JobEvent]
+) -> Any:
+    from marshmallow import Schema, fields
+
+    class Options(Schema):
+        refuse_commit = fields.Bool(load_default=False)
+        discard = fields.Bool(load_default=False)
+
+    def configure(config: Configurator) -> None:
+        config.include("pyramid_tm")
+        config.add_job(_committing_job, schema=Options, name="commit", discard_on=(LookupError,))
+        config.add_subscriber(lambda event: ORDER.append(type(event).__name__), JobEvent)
+        config.add_subscriber(seen.append, JobEvent)
+
+    make_queue("default")
+    ORDER.clear()
+    return make_app(configure)
+
+
+def test_under_pyramid_tm_success_is_announced_after_the_commit(
+    tm_listening_app: Any, make_queue: Any, deliver: Any
+) -> None:
+    """JobSucceeded comes once the job's transaction has committed, not before."""
+    get_client(tm_listening_app.registry).enqueue("commit")
+    deliver(tm_listening_app, make_queue("default"), status=200)
+    assert ORDER == ["JobEnqueued", "JobStarted", "committed", "JobSucceeded"]
+
+
+def test_under_pyramid_tm_a_failed_commit_is_a_failed_attempt(
+    tm_listening_app: Any, make_queue: Any, deliver: Any, seen: list[JobEvent]
+) -> None:
+    """A job that returns but whose commit fails: JobFailed with the commit's error, never 200."""
+    get_client(tm_listening_app.registry).enqueue("commit", refuse_commit=True)
+    with pytest.raises(RuntimeError, match="commit refused"):
+        deliver(tm_listening_app, make_queue("default"))
+    assert ORDER == ["JobEnqueued", "JobStarted", "aborted", "JobFailed"]
+    assert isinstance(seen[-1], JobFailed)
+    assert str(seen[-1].exception) == "commit refused"
+
+
+def test_under_pyramid_tm_discard_is_announced_after_the_abort(
+    tm_listening_app: Any, make_queue: Any, deliver: Any
+) -> None:
+    """A discarded job's transaction is aborted first; then JobDiscarded is announced."""
+    get_client(tm_listening_app.registry).enqueue("commit", discard=True)
+    deliver(tm_listening_app, make_queue("default"), status=200)
+    assert ORDER == ["JobEnqueued", "JobStarted", "aborted", "JobDiscarded"]
+
+
+def test_without_pyramid_tm_the_commit_tween_adds_no_layer(listening_app: Any) -> None:
+    """Without pyramid_tm the outermost layer is the worker tween itself: nothing waits."""
+    assert listening_app.handle_request.__name__ == "elasticjobs_worker_tween"
