@@ -18,6 +18,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -31,8 +32,15 @@ from pyramid_elasticjobs.exceptions import ConfigurationError
 from .acks import Ack, Acknowledger
 from .connection import WorkerConnection, WorkerUnreachable
 from .cron import PeriodicTask, load_cron
-from .delivery import build_request
-from .options import DaemonOptions, is_url
+from .defaults import (
+    ACK_DRAIN_SECONDS,
+    RECEIVE_BACKOFF_SECONDS,
+    SQS_CALL_READ_TIMEOUT,
+    SQS_MAX_ATTEMPTS,
+    SQS_READ_MARGIN_SECONDS,
+)
+from .delivery import Request, build_request
+from .options import DaemonOptions, flag, is_url
 from .slots import Slots
 from .stats import Counters, DaemonStats
 
@@ -50,18 +58,32 @@ MAX_POLLERS = 10
 GATHER_SECONDS = 0.02
 #: How often the scheduler looks at the clock (it fires once per minute that passes).
 SCHEDULER_TICK_SECONDS = 1.0
-#: After stop's deadline, how long the acknowledging thread still gets to send its batches.
-ACK_DRAIN_SECONDS = 30.0
-_RECEIVE_BACKOFF_SECONDS = (1.0, 2.0, 5.0, 10.0)
 _SQS_ERRORS = (botocore.exceptions.ClientError, botocore.exceptions.BotoCoreError)
 _QUEUE_MISSING = frozenset(
     {"AWS.SimpleQueueService.NonExistentQueue", "QueueDoesNotExist", "NonExistentQueue"}
 )
+_UNREACHABLE = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectTimeoutError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """A received message, and the ``time.monotonic()`` at which its visibility timeout ends."""
+
+    message: Mapping[str, Any]
+    expires: float
 
 
 class SqsDaemon:
     """Polls one SQS queue and POSTs each message to the application, like ``aws-sqsd``.
 
+    Use: ``daemon.start()`` returns at once; ``daemon.stop()`` (from any thread, any
+    number of times) returns as soon as the running requests are answered, without
+    waiting for long polls. Or ``daemon.run()`` blocks until another thread calls stop.
+    ``sqs_client`` replaces both boto3 clients the daemon otherwise creates (one for
+    long polls, one for the other calls, each with timeouts taken from the options).
     ``now`` (UTC-aware) drives the cron.yaml schedule, so tests can move time.
     Raises :class:`ConfigurationError` for a bad cron.yaml here, and for a
     missing queue in :meth:`start`.
@@ -84,14 +106,16 @@ class SqsDaemon:
                 "support periodic tasks; use a standard queue for cron.yaml, or drop --cron"
             )
         self._client = sqs_client
+        self._poll_client = sqs_client
         self._now = now or (lambda: datetime.now(UTC))
         self._queue_url: str | None = None
         self._counters = Counters()
         self._slots = Slots(options.http_connections)
         self._batch_size = min(RECEIVE_LIMIT, options.http_connections)
-        self._work: queue.SimpleQueue[Mapping[str, Any] | None] = queue.SimpleQueue()
+        self._work: queue.SimpleQueue[Received | None] = queue.SimpleQueue()
         self._stopping = threading.Event()
         self._finished = threading.Event()
+        self._receive_failing = threading.Event()  # set from a failed poll to the next success
         self._state_lock = threading.Lock()
         self._dispatch_lock = threading.Lock()
         self._started = False
@@ -114,10 +138,21 @@ class SqsDaemon:
 
     @property
     def sqs(self) -> Any:
-        """The boto3 SQS client (created on first use when none was given)."""
+        """The boto3 SQS client for everything but long polls (created on first use)."""
         if self._client is None:
-            self._client = _create_client(self.options)
+            self._client = _create_client(self.options, SQS_CALL_READ_TIMEOUT, SQS_MAX_ATTEMPTS)
         return self._client
+
+    @property
+    def poll_read_timeout(self) -> float:
+        """How long a ReceiveMessage may take before SQS counts as stalled."""
+        return self.options.wait_time_seconds + SQS_READ_MARGIN_SECONDS
+
+    def _poller_client(self) -> Any:
+        if self._poll_client is None:
+            # One attempt: the poll loop retries with its own pauses, and says so.
+            self._poll_client = _create_client(self.options, self.poll_read_timeout, 1)
+        return self._poll_client
 
     @property
     def queue_url(self) -> str:
@@ -133,7 +168,9 @@ class SqsDaemon:
                 raise RuntimeError("this SqsDaemon was already started; create a new one")
             self._started = True
         options = self.options
+        self._check_timeouts()
         self._check_redrive_policy()
+        self._poller_client()  # created here: boto3 client creation is not thread-safe
         self._acks = Acknowledger(self.sqs, self.queue_url, self._counters)
         self._acks.start()
         self._deliverers = [
@@ -162,11 +199,14 @@ class SqsDaemon:
         self._finished.wait()
 
     def stop(self, timeout: float | None = None) -> None:
-        """Stop receiving, release undispatched messages, let in-flight requests finish.
+        """Stop receiving and return once running requests are answered and acknowledged.
 
-        Waits at most ``timeout`` seconds (default: the inactivity timeout) for
-        pollers and requests; a request still running then keeps its message
-        invisible until its visibility timeout, so nothing is lost either way.
+        Waits at most ``timeout`` seconds (default: the inactivity timeout) for running
+        requests; one still running then keeps its message invisible until its
+        visibility timeout, and its answer is still acted on if it comes. It does not
+        wait for long polls: a poll still open hands back (releases) whatever it
+        receives, so a Ctrl-C takes as long as the running jobs, not a 20 s poll.
+        Idempotent; :attr:`stopping` is true from the first call.
         """
         with self._state_lock:
             if not self._started or self._stop_begun:
@@ -176,22 +216,22 @@ class SqsDaemon:
             self._stopping.set()
         self._slots.close()
         wait = self.options.inactivity_timeout if timeout is None else timeout
-        deadline = time.monotonic() + wait
-        _join(self._pollers, deadline)
         for _ in self._deliverers:
-            self._work.put(None)
-        busy = _join(self._deliverers, deadline)
+            self._work.put(None)  # after any queued message, which is released
+        busy = _join(self._deliverers, time.monotonic() + wait)
         if busy:
             log.warning(
-                "sqsd: %d request(s) still running after %.1fs; their messages will be "
+                "sqsd: %d request(s) still running after %gs; their messages will be "
                 "delivered again after the visibility timeout",
                 busy,
                 wait,
             )
-        if self._acks is not None and not self._acks.close(
-            max(deadline - time.monotonic(), ACK_DRAIN_SECONDS)
-        ):
-            log.error("sqsd: SQS did not take the last deletes in time; they may be redelivered")
+        if self._acks is not None and not self._acks.close(ACK_DRAIN_SECONDS):
+            log.error(
+                "sqsd: SQS did not take the last deletes within %gs; those messages will be "
+                "delivered again after their visibility timeout",
+                ACK_DRAIN_SECONDS,
+            )
         _join(self._helpers, time.monotonic() + SCHEDULER_TICK_SECONDS)
         self._log_summary("stopped", self.stats, None)
         self._finished.set()
@@ -221,44 +261,76 @@ class SqsDaemon:
     # -- threads --------------------------------------------------------------------------
 
     def _poll_loop(self) -> None:
-        options = self.options
         failures = 0
         while not self._stopping.is_set():
             wanted = self._slots.take(self._batch_size, self._batch_size, GATHER_SECONDS)
             if not wanted:
                 return
             self._counters.add(receiving=1)
+            # SQS starts each message's visibility timeout no earlier than this.
+            asked = time.monotonic()
             try:
-                messages = self.sqs.receive_message(
-                    QueueUrl=self.queue_url,
-                    MaxNumberOfMessages=wanted,
-                    WaitTimeSeconds=options.wait_time_seconds,
-                    VisibilityTimeout=options.visibility_timeout,
-                    AttributeNames=["All"],
-                    MessageAttributeNames=["All"],
-                ).get("Messages", [])
+                messages = self._receive(wanted)
             except _SQS_ERRORS as error:
                 self._counters.add(receiving=-1)
                 self._slots.give(wanted)
-                pause = _RECEIVE_BACKOFF_SECONDS[min(failures, len(_RECEIVE_BACKOFF_SECONDS) - 1)]
                 failures += 1
-                log.error("sqsd: ReceiveMessage failed (%s); retrying in %.0fs", error, pause)
-                self._stopping.wait(pause)
+                self._receive_failed(error, failures)
                 continue
             failures = 0
+            if self._receive_failing.is_set():
+                self._receive_failing.clear()
+                log.info("sqsd: SQS answers ReceiveMessage again")
             self._counters.add(receiving=-1, received=len(messages))
             self._slots.give(wanted - len(messages))
             if messages:
-                self._dispatch(messages)
+                expires = asked + self.options.visibility_timeout
+                self._dispatch([Received(message, expires) for message in messages])
 
-    def _dispatch(self, messages: list[dict[str, Any]]) -> None:
+    def _receive(self, wanted: int) -> list[dict[str, Any]]:
+        options = self.options
+        messages: list[dict[str, Any]] = (
+            self._poller_client()
+            .receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=wanted,
+                WaitTimeSeconds=options.wait_time_seconds,
+                VisibilityTimeout=options.visibility_timeout,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            .get("Messages", [])
+        )
+        return messages
+
+    def _receive_failed(self, error: Exception, failures: int) -> None:
+        if self._stopping.is_set():
+            log.debug("sqsd: ReceiveMessage failed while stopping: %s", error)
+            return
+        self._receive_failing.set()
+        pause = RECEIVE_BACKOFF_SECONDS[min(failures, len(RECEIVE_BACKOFF_SECONDS)) - 1]
+        endpoint = self.options.endpoint_url or f"AWS ({self.options.region})"
+        if isinstance(error, botocore.exceptions.ReadTimeoutError):
+            problem = (
+                f"SQS at {endpoint} did not answer ReceiveMessage within "
+                f"{self.poll_read_timeout:g}s (the long poll plus {SQS_READ_MARGIN_SECONDS:g}s): "
+                "it is stalled or unreachable"
+            )
+        elif isinstance(error, _UNREACHABLE):
+            problem = f"cannot reach SQS at {endpoint} ({error}); check --endpoint-url"
+        else:
+            problem = f"ReceiveMessage failed ({error})"
+        log.error("sqsd: %s; retrying in %gs", problem, pause)
+        self._stopping.wait(pause)
+
+    def _dispatch(self, received: list[Received]) -> None:
         with self._dispatch_lock:
             if not self._stopping.is_set():
-                for message in messages:
-                    self._work.put(message)
+                for item in received:
+                    self._work.put(item)
                 return
-        for message in messages:  # received during stop: hand back at once
-            self._release(message)
+        for item in received:  # received during stop: hand back at once
+            self._release(item)
             self._slots.give(1)
 
     def _deliver_loop(self) -> None:
@@ -268,32 +340,38 @@ class SqsDaemon:
             host, port, options.connect_timeout, options.inactivity_timeout
         )
         try:
-            while (message := self._work.get()) is not None:
+            while (item := self._work.get()) is not None:
                 try:
                     if self._stopping.is_set():
-                        self._release(message)
+                        self._release(item)
                     else:
-                        self._deliver(connection, message)
+                        self._deliver(connection, item)
                 except Exception:
                     log.exception(
                         "sqsd: unexpected error with message %s; it will be delivered again "
                         "after its visibility timeout",
-                        message.get("MessageId"),
+                        item.message.get("MessageId"),
                     )
                 finally:
                     self._slots.give(1)
         finally:
             connection.close()
 
-    def _deliver(self, connection: WorkerConnection, message: Mapping[str, Any]) -> None:
-        request = build_request(message, self.options)
-        message_id, label = message["MessageId"], request.label
+    def _deliver(self, connection: WorkerConnection, item: Received) -> None:
+        request = build_request(item.message, self.options)
         self._counters.add(in_flight=1)
+        try:
+            self._post(connection, item, request)
+        finally:
+            self._counters.add(in_flight=-1, delivered=1)
+
+    def _post(self, connection: WorkerConnection, item: Received, request: Request) -> None:
+        message_id, label = item.message["MessageId"], request.label
         started = time.perf_counter()
         try:
             status = connection.post(request.path, request.body, request.headers)
         except TimeoutError:
-            self._counters.add(in_flight=-1, delivered=1, timed_out=1)
+            self._counters.add(timed_out=1)
             log.warning(
                 "sqsd: message %s (%s): no answer within %gs (inactivity timeout); left "
                 "invisible until its visibility timeout (%ds), then delivered again",
@@ -305,35 +383,39 @@ class SqsDaemon:
             return
         # ValueError: a periodic task's path that cannot be sent; retried, then dead-lettered.
         except (WorkerUnreachable, OSError, http.client.HTTPException, ValueError) as error:
-            self._counters.add(in_flight=-1, delivered=1, failed=1)
-            self._retry_later(message)
+            self._counters.add(failed=1)
+            self._retry_later(item)
             log.warning(
-                "sqsd: message %s (%s): %s; retrying in %ds",
+                "sqsd: message %s (%s): %s; not sent again on this receive (the job may have "
+                "started), retrying in %ds",
                 message_id,
                 label,
-                error,
+                str(error) or type(error).__name__,
                 self.options.error_visibility_timeout,
             )
             return
         elapsed = (time.perf_counter() - started) * 1000
         if status == 200:
-            self._counters.add(in_flight=-1, delivered=1, succeeded=1)
-            self._submit(message, None)
+            self._counters.add(succeeded=1)
+            self._submit(item, None)
         else:
-            self._counters.add(in_flight=-1, delivered=1, failed=1)
-            self._retry_later(message)
+            self._counters.add(failed=1)
+            self._retry_later(item)
         log.info("sqsd: message %s (%s): HTTP %d in %.1f ms", message_id, label, status, elapsed)
 
-    def _retry_later(self, message: Mapping[str, Any]) -> None:
-        self._submit(message, self.options.error_visibility_timeout)
+    def _retry_later(self, item: Received) -> None:
+        self._submit(item, self.options.error_visibility_timeout)
 
-    def _release(self, message: Mapping[str, Any]) -> None:
+    def _release(self, item: Received) -> None:
         self._counters.add(released=1)
-        self._submit(message, 0)
+        self._submit(item, 0)
 
-    def _submit(self, message: Mapping[str, Any], visibility: int | None) -> None:
+    def _submit(self, item: Received, visibility: int | None) -> None:
         if self._acks is not None:
-            self._acks.submit(Ack(message["MessageId"], message["ReceiptHandle"], visibility))
+            message = item.message
+            self._acks.submit(
+                Ack(message["MessageId"], message["ReceiptHandle"], visibility, item.expires)
+            )
 
     def _schedule_loop(self) -> None:
         last = self._now().replace(second=0, microsecond=0)
@@ -388,6 +470,21 @@ class SqsDaemon:
             ) from None
         return url
 
+    def _check_timeouts(self) -> None:
+        """Warn when a job can outlive its message's visibility: SQS would hand it out again."""
+        options = self.options
+        if options.inactivity_timeout < options.visibility_timeout:
+            return
+        log.warning(
+            "sqsd: inactivity_timeout (%gs) is not shorter than visibility_timeout (%ds), so a "
+            "job still running when its message becomes visible again runs a second time in "
+            "parallel; set %s (elasticjobs.sqsd.visibility_timeout) above %g",
+            options.inactivity_timeout,
+            options.visibility_timeout,
+            flag("visibility_timeout"),
+            options.inactivity_timeout,
+        )
+
     def _check_redrive_policy(self) -> None:
         """Say whether the queue's maxReceiveCount matches max_retries: SQS enforces it, not us."""
         try:
@@ -422,9 +519,12 @@ def _max_receive_count(policy: str) -> int | None:
         return None
 
 
-def _create_client(options: DaemonOptions) -> Any:
+def _create_client(options: DaemonOptions, read_timeout: float, attempts: int) -> Any:
+    """A client that gives up on a stalled SQS instead of waiting botocore's silent 60 s."""
     config = botocore.config.Config(
-        retries={"mode": "standard", "max_attempts": 3},
+        connect_timeout=options.connect_timeout,
+        read_timeout=read_timeout,
+        retries={"mode": "standard", "max_attempts": attempts},
         max_pool_connections=MAX_POLLERS + 5,
     )
     return boto3.session.Session().client(

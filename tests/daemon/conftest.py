@@ -45,7 +45,10 @@ def queue_url(make_queue: Callable[..., str]) -> str:
 def make_options(
     sqs_endpoint: str, queue_url: str, worker_url: str
 ) -> Callable[..., DaemonOptions]:
-    """Options for a fast test daemon: 1 s long polls, no summary; keywords override."""
+    """Options for a fast test daemon: 1 s long polls, no summary; keywords override.
+
+    The inactivity timeout stays below the visibility timeout, as the daemon asks.
+    """
 
     def make_options(**overrides: Any) -> DaemonOptions:
         values: dict[str, Any] = {
@@ -55,6 +58,7 @@ def make_options(
             "worker_url": worker_url,
             "wait_time_seconds": 1,
             "visibility_timeout": 30,
+            "inactivity_timeout": 20,
             "summary_interval": 0,
             "http_connections": 5,
         }

@@ -213,6 +213,11 @@ class ScriptedServer(socketserver.ThreadingTCPServer):
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}"
 
+    def shutdown_request(self, request: Any) -> None:
+        super().shutdown_request(request)
+        with self.lock:
+            self.closed += 1  # counted once the socket is really closed
+
     def next_reply(self) -> Reply:
         with self.lock:
             return self.replies.pop(0) if self.replies else None
@@ -238,11 +243,7 @@ class _ScriptedHandler(socketserver.StreamRequestHandler):
     def handle(self) -> None:
         with self.server.lock:
             self.server.connections += 1
-        try:
-            self._serve_requests()
-        finally:
-            with self.server.lock:
-                self.server.closed += 1
+        self._serve_requests()
 
     def _serve_requests(self) -> None:
         while (request := _read_request(self.rfile)) is not None:

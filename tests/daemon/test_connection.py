@@ -7,9 +7,13 @@ from collections.abc import Callable
 
 import pytest
 
-from pyramid_elasticjobs.daemon.connection import WorkerConnection, WorkerUnreachable
+from pyramid_elasticjobs.daemon.connection import (
+    MAX_SKIPPED_BODY,
+    WorkerConnection,
+    WorkerUnreachable,
+)
 
-from .support import OK, SILENCE, Reply, ScriptedServer, closed_port
+from .support import OK, SILENCE, Closing, Reply, ScriptedServer, closed_port, wait_until
 
 Serve = Callable[[list[Reply]], ScriptedServer]
 
@@ -91,17 +95,66 @@ def test_an_answer_that_ends_the_connection_is_followed_by_a_new_one(
     assert server.connections == 2
 
 
-def test_a_keep_alive_connection_closed_by_the_app_is_retried_once(
+def test_an_idle_connection_the_app_closed_is_replaced_before_sending(
     serve_script: Serve,
 ) -> None:
-    """The app drops an idle connection without saying so: the request goes out again."""
+    """The app drops an idle keep-alive connection: the next request goes out once, anew."""
+    server = serve_script([Closing(OK), OK])
+    connection = _connect(server)
+    connection.post("/", b"1", {})
+    wait_until(lambda: server.closed == 1, what="the app to drop the idle connection")
+
+    assert connection.post("/", b"2", {}) == 200
+    assert server.connections == 2
+    assert server.bodies() == [b"1", b"2"]
+
+
+def test_a_request_the_app_read_but_did_not_answer_is_not_sent_again(
+    serve_script: Serve,
+) -> None:
+    """A reused connection closed mid-request (a worker killed mid-job) is an error, no resend."""
     server = serve_script([OK, None, OK])
     connection = _connect(server)
     connection.post("/", b"1", {})
 
+    with pytest.raises(http.client.RemoteDisconnected):
+        connection.post("/", b"2", {})
+    assert server.bodies() == [b"1", b"2"]
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000000000000000000\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nContent-Length: ten\r\n\r\nok",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\r\nX-Cut: ",
+    ],
+    ids=["truncated", "negative-length", "huge-length", "text-length", "bad-chunk", "cut-headers"],
+)
+def test_only_the_status_line_decides_and_a_broken_rest_closes_the_connection(
+    serve_script: Serve, reply: bytes
+) -> None:
+    """A 200 with a broken body or headers is a 200; the next request uses a new connection."""
+    server = serve_script([Closing(reply), OK])
+    connection = _connect(server)
+
+    assert connection.post("/", b"1", {}) == 200
     assert connection.post("/", b"2", {}) == 200
     assert server.connections == 2
-    assert [request.endswith(b"2") for request in server.requests] == [False, True, True]
+
+
+def test_a_large_body_is_not_read_to_keep_the_connection(serve_script: Serve) -> None:
+    """Past MAX_SKIPPED_BODY the body is left unread: the status is known, the socket closed."""
+    declared = MAX_SKIPPED_BODY + 1
+    server = serve_script([b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\nok" % declared, OK])
+    connection = _connect(server)
+
+    assert connection.post("/", b"1", {}) == 200
+    assert connection.post("/", b"2", {}) == 200
+    assert server.connections == 2
 
 
 def test_a_fresh_connection_closed_without_an_answer_is_an_error(
