@@ -16,6 +16,7 @@ from .client import EnqueuedJob, JobClient, PendingJob, RequestClient, get_clien
 from .context import JobContext
 from .events import (
     JobDiscarded,
+    JobDuplicate,
     JobEnqueued,
     JobEvent,
     JobFailed,
@@ -55,6 +56,7 @@ __all__ = [
     "JobClient",
     "JobContext",
     "JobDiscarded",
+    "JobDuplicate",
     "JobEnqueued",
     "JobEvent",
     "JobFailed",

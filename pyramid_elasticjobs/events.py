@@ -58,6 +58,9 @@ class JobFailed(JobEvent):
 
     exception: BaseException
     duration: float
+    #: The receive count reached the queue's maxReceiveCount: SQS moves the message to the
+    #: dead-letter queue instead of delivering it again.
+    last_attempt: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,6 +80,12 @@ class JobRejected(JobEvent):
 
     status: int
     reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class JobDuplicate(JobEvent):
+    """A delivery of a ``unique`` job that already succeeded, or of a periodic task already run
+    for its scheduled time: answered 200 and not run."""
 
 
 @dataclass(frozen=True, slots=True)

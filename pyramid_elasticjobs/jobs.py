@@ -50,6 +50,7 @@ class JobDefinition:
     periodic: bool = False
     required_fields: frozenset[str] = field(default=frozenset())
     redact: frozenset[str] = field(default=frozenset())
+    unique: bool = False
 
     def load(self, arguments: Mapping[str, Any]) -> dict[str, Any]:
         """Validate and deserialize arguments; :class:`InvalidJobArguments` lists each problem."""
@@ -86,6 +87,7 @@ def make_definition(
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
     redact: Iterable[str] = (),
+    unique: bool = False,
 ) -> JobDefinition:
     """Check a job declaration and build its definition; raise ``ConfigurationError`` if wrong."""
     job_name = str(name or getattr(func, "__name__", ""))
@@ -124,7 +126,9 @@ def make_definition(
     for exception in discard:
         if not (isinstance(exception, type) and issubclass(exception, BaseException)):
             raise ConfigurationError(f"{where}: discard_on must list exception classes")
-    return JobDefinition(job_name, func, instance, queue, discard, periodic, required, sensitive)
+    return JobDefinition(
+        job_name, func, instance, queue, discard, periodic, required, sensitive, bool(unique)
+    )
 
 
 def _redacted_fields(
@@ -205,6 +209,7 @@ def add_job(
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
     redact: Iterable[str] = (),
+    unique: bool = False,
 ) -> None:
     """The ``config.add_job`` directive: register ``func`` as a job.
 
@@ -221,6 +226,7 @@ def add_job(
         discard_on=discard_on,
         periodic=periodic,
         redact=redact,
+        unique=unique,
     )
 
     def register() -> None:
@@ -237,6 +243,7 @@ def job(
     discard_on: Iterable[type[BaseException]] = (),
     periodic: bool = False,
     redact: Iterable[str] = (),
+    unique: bool = False,
 ) -> Callable[[F], F]:
     """Declare a job, registered when ``config.scan()`` finds it (like ``@view_config``).
 
@@ -244,7 +251,8 @@ def job(
     periodic-task requests (which are unsigned). Their schema may not have required
     fields, since the daemon's periodic requests carry no arguments. ``redact`` names
     fields whose values never appear in logs or records (passwords, tokens); the job
-    itself receives them.
+    itself receives them. ``unique=True`` runs a job id at most once to success: a
+    redelivery after success is answered 200 without running (needs the audit log).
     """
     options = {
         "schema": schema,
@@ -253,6 +261,7 @@ def job(
         "discard_on": tuple(discard_on),
         "periodic": periodic,
         "redact": tuple(redact) if not isinstance(redact, str) else redact,
+        "unique": unique,
     }
 
     def decorate(func: F) -> F:

@@ -7,6 +7,7 @@ an app must not wait on an instance-profile lookup.
 from __future__ import annotations
 
 import hashlib
+import json
 import struct
 import threading
 from collections.abc import Mapping, Sequence
@@ -97,6 +98,7 @@ class SQSTransport:
         self._client: SQSClient | None = None
         self._lock = threading.Lock()
         self._queue_urls: dict[str, str] = {}
+        self._max_receive_counts: dict[str, int | None] = {}
 
     @property
     def client(self) -> SQSClient:
@@ -147,6 +149,32 @@ class SQSTransport:
                 raise self._failure(queue, error) from error
             self._queue_urls[queue] = url
         return url
+
+    def max_receive_count(self, queue: str) -> int | None:
+        """The maxReceiveCount of the queue's redrive policy, read once; None if it has none.
+
+        After that many receives SQS moves a message to the dead-letter queue. Read only
+        when an attempt fails, and never raises: it only sharpens a log line and a record.
+        """
+        if queue in self._max_receive_counts:
+            return self._max_receive_counts[queue]
+        try:
+            attributes = self.client.get_queue_attributes(
+                QueueUrl=self.queue_url(queue), AttributeNames=["RedrivePolicy"]
+            )["Attributes"]
+            count = int(json.loads(attributes["RedrivePolicy"])["maxReceiveCount"])
+        except KeyError:
+            count = None  # no redrive policy: SQS retries until the retention period ends
+        except (
+            EnqueueError,
+            botocore.exceptions.BotoCoreError,
+            botocore.exceptions.ClientError,
+            ValueError,
+            TypeError,
+        ):
+            return None  # unknown for now: ask again next time
+        self._max_receive_counts[queue] = count
+        return count
 
     def check_size(self, queue: str, message: OutgoingMessage) -> None:
         if message.size > self.settings.max_message_bytes:

@@ -29,6 +29,7 @@ from .context import JobContext
 from .defaults import MAX_DELAY_SECONDS, RUN_AT_TOLERANCE_SECONDS
 from .envelope import Envelope, encode_json
 from .exceptions import (
+    ConfigurationError,
     EnqueueError,
     EnvelopeError,
     InvalidJobArguments,
@@ -36,6 +37,7 @@ from .exceptions import (
     UnsupportedEnvelopeVersion,
 )
 from .jobs import JobDefinition
+from .ledger import get_ledger
 from .resent import ResentMemory
 from .runtime import Runtime, get_runtime
 from .signing import signed_message
@@ -55,6 +57,13 @@ def worker_tween_factory(handler: Handler, registry: Registry) -> Handler:
     settings = runtime.settings
     if not settings.process_jobs:
         return handler
+    unique = sorted(definition.name for definition in runtime.jobs if definition.unique)
+    if unique and get_ledger(registry) is None:
+        raise ConfigurationError(
+            f"job(s) {', '.join(unique)} are declared unique=True, which needs a record of past "
+            "runs: enable the audit log (elasticjobs.audit.url, or "
+            "config.include('pyramid_elasticjobs.audit'))"
+        )
     periodic_route = settings.periodic_tasks_route
     worker = Worker(runtime, registry)
 
@@ -78,6 +87,7 @@ class Worker:
         self.runtime = runtime
         self.registry = registry
         self.resent = ResentMemory()
+        self.ledger = get_ledger(registry)
         settings = runtime.settings
         self._source_of = protocol.SourceCheck(
             settings.trusted_networks, settings.remote_addr_is_client
@@ -192,6 +202,10 @@ class Worker:
             return self._reject(
                 envelope, delivery, "invalid_arguments", str(error), sorted(error.errors)
             )
+        if self._is_duplicate(definition, envelope, delivery):
+            log.info("job %s (%s) already ran: not run again", envelope.name, envelope.job_id)
+            events.notify(self.registry, events.JobDuplicate(envelope, self.registry, delivery))
+            return _answer(200, "duplicate", envelope.job_id)
         ctx = JobContext(
             job_id=envelope.job_id,
             name=envelope.name,
@@ -205,6 +219,27 @@ class Worker:
             registry=self.registry,
         )
         return self._execute(definition, ctx, loaded, envelope, delivery)
+
+    def _is_duplicate(
+        self, definition: JobDefinition, envelope: Envelope, delivery: protocol.Delivery
+    ) -> bool:
+        """Whether the ledger (the audit log) has seen this run succeed already.
+
+        Only successes count, so a failed run is retried; two copies delivered at the same
+        moment can both run (at-least-once), one delivered after a success does not.
+        """
+        ledger = self.ledger
+        if ledger is None:
+            return False
+        try:
+            task, scheduled_at = delivery.task_name, delivery.scheduled_at
+            if task and scheduled_at:
+                return ledger.periodic_run_succeeded(task, scheduled_at)
+            return definition.unique and ledger.has_succeeded(envelope.job_id)
+        except Exception:
+            # The record of runs must never decide a job's fate: run it (at least once).
+            log.exception("could not ask the audit log about job %s; running it", envelope.job_id)
+            return False
 
     def _execute(
         self,
@@ -227,10 +262,28 @@ class Worker:
             duration = time.perf_counter() - started
             _doom_transaction(ctx.request)
             log.exception("job %s (%s) failed on attempt %d", ctx.name, ctx.job_id, ctx.attempt)
-            events.notify(registry, events.JobFailed(envelope, registry, delivery, error, duration))
+            last = self._is_last_attempt(ctx)
+            events.notify(
+                registry, events.JobFailed(envelope, registry, delivery, error, duration, last)
+            )
             return _answer(500, "failed", ctx.job_id, error=type(error).__name__)
         settle(ctx.request, _Ended(self, ctx, envelope, delivery, started))
         return _answer(200, "succeeded", ctx.job_id)
+
+    def _is_last_attempt(self, ctx: JobContext) -> bool:
+        """After this failure SQS dead-letters the message instead of delivering it again."""
+        limit = self.runtime.transport.max_receive_count(ctx.queue)
+        if limit is None or ctx.attempt < limit:
+            return False
+        log.warning(
+            "job %s (%s) failed its last attempt (%d of the queue's maxReceiveCount %d): SQS "
+            "moves it to the dead-letter queue",
+            ctx.name,
+            ctx.job_id,
+            ctx.attempt,
+            limit,
+        )
+        return True
 
     def _reject(
         self,

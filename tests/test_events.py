@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -250,3 +251,45 @@ def test_under_pyramid_tm_discard_is_announced_after_the_abort(
 def test_without_pyramid_tm_the_commit_tween_adds_no_layer(listening_app: Any) -> None:
     """Without pyramid_tm the outermost layer is the worker tween itself: nothing waits."""
     assert listening_app.handle_request.__name__ == "elasticjobs_worker_tween"
+
+
+def test_failure_at_max_receive_count_is_the_last_attempt(
+    listening_app: Any,
+    sqs: Any,
+    make_queue: Any,
+    deliver: Any,
+    seen: list[JobEvent],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """At the redrive policy's maxReceiveCount a failure says SQS dead-letters the message."""
+    dead = make_queue("default-dead-letters")
+    arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]
+    url = make_queue("default")
+    sqs.set_queue_attributes(
+        QueueUrl=url,
+        Attributes={
+            "VisibilityTimeout": "0",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": arn["QueueArn"], "maxReceiveCount": "2"}
+            ),
+        },
+    )
+    get_client(listening_app.registry).enqueue("explode")
+    deliver(listening_app, url, status=500)
+    deliver(listening_app, url, status=500)
+    failures = [event for event in seen if isinstance(event, JobFailed)]
+    assert [event.last_attempt for event in failures] == [False, True]
+    [warning] = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert "failed its last attempt (2 of the queue's maxReceiveCount 2)" in warning
+    assert "dead-letter queue" in warning
+
+
+def test_unique_job_without_a_ledger_refuses_to_start(make_app: Callable[..., Any]) -> None:
+    """unique=True needs the audit log; a worker without it fails at start-up, saying so."""
+    from pyramid_elasticjobs import ConfigurationError
+
+    def configure(config: Configurator) -> None:
+        config.add_job(lambda ctx: None, name="once", unique=True)
+
+    with pytest.raises(ConfigurationError, match=r"once are declared unique=True.*audit log"):
+        make_app(configure)
