@@ -87,3 +87,27 @@ def test_a_waiting_long_poll_does_not_hold_up_other_calls(client: Any, queue_url
 
     assert poller.is_alive()
     poller.join(30)
+
+
+#: Well under SQS's longest poll (20 s): only a poll that is not released reaches it.
+RELEASE_PATIENCE = 10.0
+
+
+def test_released_20_second_long_polls_return_at_once_with_no_messages() -> None:
+    """What a stopping stack does first, so its daemons do not wait out their polls."""
+    server = EmbeddedSQS("127.0.0.1", 0)
+    client = boto3.client(
+        "sqs",
+        region_name=REGION,
+        endpoint_url=server.url,
+        config=botocore.config.Config(read_timeout=60, retries={"max_attempts": 1}),
+    )
+    queue_url = client.create_queue(QueueName="idle")["QueueUrl"]
+    with ThreadPoolExecutor(1) as pool:
+        poll = pool.submit(client.receive_message, QueueUrl=queue_url, WaitTimeSeconds=20)
+
+        server.release_waiting_polls()  # waiting now, or about to poll: either way released
+
+        answer = poll.result(timeout=RELEASE_PATIENCE)
+    server.stop()
+    assert answer.get("Messages", []) == []
