@@ -29,7 +29,7 @@ from .app_server import BROWSER_THREADS, MIN_THREADS, AppServer
 from .apps import paste_app_factory
 from .embedded_sqs import EmbeddedSQS
 from .hosts import ALLOWED_HOSTS_KEY, HostCheck, parse_allowed_hosts
-from .queues import FIFO_SUFFIX, ProvisionedQueue, app_queues, provision_queues
+from .queues import ProvisionedQueue, app_queues, provision_queues
 
 if TYPE_CHECKING:
     from wsgiref.types import WSGIApplication
@@ -107,7 +107,9 @@ class DevStack:
     is used when ``elasticjobs.sqsd.cron_path`` is not set. Both servers answer only
     requests for a loopback host name or one of ``allowed_hosts`` (added to
     ``elasticjobs.dev.allowed_hosts``). ``threads=None`` gives waitress a thread per
-    daemon connection and a few for the browser.
+    daemon connection and a few for the browser. The application is built with
+    ``elasticjobs.remote_addr_is_client = true`` unless its settings set that key:
+    the daemons connect straight to waitress.
     """
 
     def __init__(
@@ -285,14 +287,6 @@ class DevStack:
         if not self.cron_path:
             return
         tasks = read_cron(self.cron_path, self.cron_source)
-        default_queue = get_runtime(self.registry).settings.default_queue
-        [queue] = [queue for queue in self.queues if queue.name == default_queue]
-        if tasks and queue.sqs_name.endswith(FIFO_SUFFIX):
-            raise ConfigurationError(
-                f"{self.cron_path} ({self.cron_source}) has periodic tasks, but the default "
-                f"queue {queue.sqs_name!r} is FIFO, which Elastic Beanstalk does not support "
-                "for periodic tasks; make elasticjobs.default_queue a standard queue"
-            )
         problems = check_cron(tasks, self.registry, self.cron_path)
         if problems:
             raise ConfigurationError(
