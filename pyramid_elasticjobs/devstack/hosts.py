@@ -30,6 +30,8 @@ ALLOWED_HOSTS_KEY = "elasticjobs.dev.allowed_hosts"
 ALLOW_HOST_OPTION = "--allow-host"
 #: Allows every Host header: turns the check off.
 ANY_HOST = "*"
+#: Refused Host headers logged at most once each, up to this many.
+MAX_WARNED_HOSTS = 100
 #: 421 Misdirected Request: "this server will not answer for that host" (RFC 9110 15.5.20).
 REFUSED_STATUS = "421 Misdirected Request"
 
@@ -72,14 +74,18 @@ def _allowed_host(item: str, source: str) -> str:
 
 
 def host_of(header: str) -> str:
-    """``Example.test:6543`` -> ``example.test``; ``[::1]:80`` -> ``::1``."""
-    header = header.strip().lower()
-    if header.startswith("["):
-        return header[1 : header.find("]")] if "]" in header else header
-    name, colon, port = header.rpartition(":")
-    if colon and port.isdigit() and ":" not in name:
-        header = name
-    return header.rstrip(".")
+    """``Example.test:6543`` -> ``example.test``; ``[0:0::1]:80`` -> ``::1``."""
+    host = header.strip().lower()
+    if host.startswith("["):
+        host = host[1 : host.find("]")] if "]" in host else host
+    else:
+        name, colon, port = host.rpartition(":")
+        if colon and port.isdigit() and ":" not in name:
+            host = name
+    try:
+        return str(ipaddress.ip_address(host))  # one spelling per address
+    except ValueError:
+        return host.rstrip(".")
 
 
 class HostCheck:
@@ -105,8 +111,9 @@ class HostCheck:
             return self.app(environ, start_response)
         message = self.refusal(header)
         with self._lock:
-            first = header not in self._warned
-            self._warned.add(header)
+            first = header not in self._warned and len(self._warned) < MAX_WARNED_HOSTS
+            if first:
+                self._warned.add(header)
         if first:  # once per Host: a rebinding page may retry in a loop
             log.warning("%s", message)
         body = (message + "\n").encode()

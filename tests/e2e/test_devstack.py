@@ -211,7 +211,16 @@ def test_the_app_runs_jobs_without_remote_addr_is_client_in_its_settings(
 
 
 @pytest.mark.parametrize(
-    "host", ["127.0.0.1", "127.0.0.1:6543", "localhost", "LOCALHOST:80", "[::1]:8080", "[::1]"]
+    "host",
+    [
+        "127.0.0.1",
+        "127.0.0.1:6543",
+        "localhost",
+        "LOCALHOST:80",
+        "[::1]:8080",
+        "[::1]",
+        "[0:0:0:0:0:0:0:1]:80",
+    ],
 )
 def test_both_servers_answer_loopback_host_names_on_any_port(stack: DevStack, host: str) -> None:
     """The names a browser on this machine uses pass the Host check."""
