@@ -316,3 +316,15 @@ def test_an_unreadable_cron_path_names_the_setting_to_fix(
 
     assert "fix elasticjobs.sqsd.cron_path" in str(raised.value)
     assert "--cron" not in str(raised.value)
+
+
+def test_the_allowed_hosts_setting_adds_names_without_an_unknown_key_warning(
+    make_stack: Callable[..., DevStack], caplog: pytest.LogCaptureFixture
+) -> None:
+    """elasticjobs.dev.allowed_hosts belongs to the dev stack: the app does not warn about it."""
+    stack = make_stack(**{"elasticjobs.dev.allowed_hosts": "myapp.test, other.test"})
+
+    statuses = [get(stack.app_url + "/", host=host)[0] for host in ("myapp.test", "other.test")]
+
+    assert REFUSED not in statuses
+    assert "elasticjobs.dev.allowed_hosts" not in caplog.text
