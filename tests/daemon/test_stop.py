@@ -48,6 +48,22 @@ def test_stop_lets_in_flight_requests_finish_and_releases_what_arrives_meanwhile
     assert message["Body"] == "late"
 
 
+def test_stop_does_not_wait_for_a_long_poll_and_that_poll_releases_what_it_gets(
+    sqs: Any, queue_url: str, recording_app: RecordingApp, start_daemon: StartDaemon
+) -> None:
+    """stop() returns while a 20 s long poll is open; a message it then receives goes back."""
+    daemon = start_daemon(wait_time_seconds=20)
+    wait_until(lambda: daemon.stats.receiving >= 1, what="a long poll")
+
+    daemon.stop()
+
+    assert daemon.stats.receiving >= 1  # returned without waiting for the poll
+    send(sqs, queue_url, "late")
+    wait_until(lambda: daemon.stats.released == 1, what="the late message to be released")
+    assert queue_counts(sqs, queue_url) == (1, 0)
+    assert recording_app.requests == []
+
+
 def test_stop_under_load_loses_nothing(
     sqs: Any, queue_url: str, recording_app: RecordingApp, start_daemon: StartDaemon
 ) -> None:
