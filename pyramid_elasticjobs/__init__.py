@@ -39,7 +39,7 @@ from .exceptions import (
 )
 from .jobs import JOBS_KEY, JobRegistry, add_job, job
 from .runtime import RUNTIME_KEY, Runtime
-from .settings import parse_settings
+from .settings import audit_url, parse_settings
 
 if TYPE_CHECKING:
     from pyramid.config import Configurator
@@ -97,3 +97,6 @@ def includeme(config: Configurator) -> None:
         config.registry[RUNTIME_KEY] = Runtime.create(settings, jobs)
 
     config.action("elasticjobs.settings", register, order=PHASE1_CONFIG)
+    # The audit log is a wing of its own (SQLAlchemy): only a configured URL brings it in.
+    if audit_url(config.get_settings(), os.environ):
+        config.include("pyramid_elasticjobs.audit")

@@ -29,8 +29,9 @@ ENVIRONMENT_OVERRIDES: Mapping[str, str] = {
     "endpoint_url": "ELASTICJOBS_ENDPOINT_URL",
 }
 
-#: Key namespaces read by other parts (the local daemon reads ``elasticjobs.sqsd.*``).
-DELEGATED_NAMESPACES = ("sqsd.",)
+#: Key namespaces read by other parts, which check their own keys: the local daemon
+#: (``elasticjobs.sqsd.*``), the dev stack, the audit log and the dashboard.
+DELEGATED_NAMESPACES = ("sqsd.", "dev.", "audit.", "dashboard.")
 
 _TRUE = frozenset({"true", "yes", "on", "1"})
 _FALSE = frozenset({"false", "no", "off", "0", ""})
@@ -320,3 +321,12 @@ _PARSERS: Mapping[str, Callable[[str, Any], Any]] = {
     "dead_letter_suffix": lambda k, v: parse_suffix(k, v, default=defaults.DEAD_LETTER_SUFFIX),
     "max_receive_count": lambda k, v: parse_int(k, v, defaults.MAX_RECEIVE_COUNT, 1, 1000),
 }
+
+
+#: Environment variable that wins over ``elasticjobs.audit.url`` (a URL carries a password).
+AUDIT_URL_VARIABLE = "ELASTICJOBS_AUDIT_URL"
+
+
+def audit_url(settings: Mapping[str, Any], environ: Mapping[str, str]) -> str:
+    """The audit log's URL, or "" when there is none (then the audit log is not included)."""
+    return str(environ.get(AUDIT_URL_VARIABLE) or settings.get(f"{PREFIX}audit.url") or "").strip()

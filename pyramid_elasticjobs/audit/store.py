@@ -1,0 +1,481 @@
+"""Writes and reads of the audit log, each in a short transaction on the log's own engine.
+
+The store never raises into a job: a failed write is logged once per burst (not once per
+job), recording pauses for a few seconds so that no job waits on a dead database, and the
+next write after the pause tries again. A failed read answers as if nothing were recorded.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from sqlalchemy import Connection, Engine, delete, func, select, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
+
+from .models import (
+    ActionRecord,
+    AttemptRecord,
+    DeadLetterRecord,
+    JobRecord,
+    JobState,
+    Outcome,
+    PeriodicRunRecord,
+    RollupRecord,
+)
+
+if TYPE_CHECKING:
+    from pyramid.registry import Registry
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STORE_KEY = "elasticjobs.audit.store"
+
+#: Tracebacks longer than this are cut (from the middle: the top and the raise are kept).
+MAX_TRACEBACK_CHARS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class JobFacts:
+    """What an event says about a job, ready to record (arguments already redacted)."""
+
+    job_id: str
+    name: str
+    queue: str
+    arguments: Mapping[str, Any] | None
+    enqueued_at: datetime | None
+    run_at: datetime | None
+    message_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class AttemptFacts:
+    """How one delivery of a job ended."""
+
+    receive_count: int
+    started_at: datetime
+    finished_at: datetime
+    duration: float | None
+    outcome: Outcome
+    status: int
+    error: BaseException | None = None
+    reason: str | None = None  # why a delivery was refused, when there is no exception
+
+
+_TERMINAL = {
+    JobState.SUCCEEDED,
+    JobState.DISCARDED,
+    JobState.DEAD,
+    JobState.REJECTED,
+}
+
+
+class AuditStore:
+    """The audit log: recording (never raising) and reading."""
+
+    def __init__(self, engine: Engine, *, pause_seconds: float = 5.0) -> None:
+        self.engine = engine
+        self._pause_seconds = pause_seconds
+        self._paused_until = 0.0
+        self._lost = 0
+        self._lock = threading.Lock()
+        self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+
+    # -- recording ------------------------------------------------------------------
+
+    def job_enqueued(self, job: JobFacts) -> None:
+        now = _now()
+
+        def write(connection: Connection) -> None:
+            connection.execute(
+                self._insert(JobRecord)
+                .values(**_job_row(job, JobState.ENQUEUED, now), attempts=0)
+                .on_conflict_do_nothing(index_elements=["job_id"])
+            )
+            self._count(connection, now, job, Outcome.ENQUEUED)
+
+        self._write(write)
+
+    def attempt_started(self, job: JobFacts) -> None:
+        now = _now()
+        row = _job_row(job, JobState.RUNNING, now)
+
+        def write(connection: Connection) -> None:
+            statement = self._insert(JobRecord).values(**row, attempts=1)
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["job_id"],
+                    set_={
+                        "state": JobState.RUNNING.value,
+                        "attempts": JobRecord.attempts + 1,
+                        "updated_at": now,
+                        "message_id": statement.excluded.message_id,
+                    },
+                )
+            )
+
+        self._write(write)
+
+    def attempt_ended(
+        self,
+        job: JobFacts,
+        attempt: AttemptFacts,
+        state: JobState,
+        periodic_run: tuple[str, datetime] | None = None,
+    ) -> None:
+        """The attempt's row, the job's new state and the hour's count, in one transaction."""
+        now = attempt.finished_at
+        error = attempt.error
+        error_class = _qualified_name(error) if error is not None else None
+        error_text = f"{error_class}: {error}" if error is not None else attempt.reason
+        finished = now if state in _TERMINAL else None
+
+        def write(connection: Connection) -> None:
+            connection.execute(
+                self._insert(AttemptRecord).values(
+                    job_id=job.job_id,
+                    message_id=job.message_id,
+                    receive_count=attempt.receive_count,
+                    started_at=attempt.started_at,
+                    finished_at=now,
+                    duration=attempt.duration,
+                    outcome=attempt.outcome.value,
+                    status=attempt.status,
+                    exception_class=error_class,
+                    exception_message=str(error) if error is not None else attempt.reason,
+                    traceback=_traceback(error),
+                    host=_HOST,
+                    pid=os.getpid(),
+                )
+            )
+            changes: dict[str, Any] = {"state": state.value, "updated_at": now}
+            if finished is not None:
+                changes["finished_at"] = finished
+            if error_text is not None:
+                changes["last_error_class"] = error_class or attempt.outcome.value
+                changes["last_error"] = error_text
+            statement = self._insert(JobRecord).values(
+                **_job_row(job, state, now), attempts=attempt.receive_count, **changes
+            )
+            connection.execute(
+                statement.on_conflict_do_update(index_elements=["job_id"], set_=changes)
+            )
+            self._count(connection, now, job, attempt.outcome)
+            if state is JobState.DEAD:
+                self._count(connection, now, job, Outcome.DEAD)
+            if periodic_run is not None:
+                task, scheduled_at = periodic_run
+                connection.execute(
+                    self._insert(PeriodicRunRecord)
+                    .values(
+                        task=task, scheduled_at=scheduled_at, job_id=job.job_id, succeeded_at=now
+                    )
+                    .on_conflict_do_nothing(index_elements=["task", "scheduled_at"])
+                )
+
+        self._write(write)
+
+    def job_rescheduled(self, job_id: str, message_id: str) -> None:
+        """An early job went back to SQS as a new message."""
+        now = _now()
+        self._write(
+            lambda connection: connection.execute(
+                update(JobRecord)
+                .where(JobRecord.job_id == job_id)
+                .values(state=JobState.ENQUEUED.value, message_id=message_id, updated_at=now)
+            )
+        )
+
+    def dead_letter_seen(
+        self,
+        *,
+        dead_letter_queue: str,
+        message_id: str,
+        source_queue: str | None,
+        job_id: str | None,
+        body: str,
+        attributes: Mapping[str, Any],
+        receive_count: int,
+    ) -> None:
+        """Snapshot a message sampled from a dead-letter queue (first and last seen)."""
+        now = _now()
+
+        def write(connection: Connection) -> None:
+            statement = self._insert(DeadLetterRecord).values(
+                dead_letter_queue=dead_letter_queue,
+                message_id=message_id,
+                source_queue=source_queue,
+                job_id=job_id,
+                body=body,
+                attributes=dict(attributes),
+                receive_count=receive_count,
+                first_seen_at=now,
+                last_seen_at=now,
+            )
+            connection.execute(
+                statement.on_conflict_do_update(
+                    index_elements=["dead_letter_queue", "message_id"],
+                    set_={"last_seen_at": now, "receive_count": receive_count},
+                )
+            )
+
+        self._write(write)
+
+    def action_taken(
+        self,
+        *,
+        actor: str,
+        action: str,
+        queue: str | None = None,
+        job_id: str | None = None,
+        message_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        """An operator's action; on a dead letter, also marks its snapshot."""
+        now = _now()
+
+        def write(connection: Connection) -> None:
+            connection.execute(
+                self._insert(ActionRecord).values(
+                    at=now,
+                    actor=actor,
+                    action=action,
+                    queue=queue,
+                    job_id=job_id,
+                    message_id=message_id,
+                    detail=dict(detail) if detail is not None else None,
+                )
+            )
+            if queue is not None and message_id is not None:
+                connection.execute(
+                    update(DeadLetterRecord)
+                    .where(
+                        DeadLetterRecord.dead_letter_queue == queue,
+                        DeadLetterRecord.message_id == message_id,
+                    )
+                    .values(action=action, action_at=now, action_by=actor)
+                )
+
+        self._write(write)
+
+    # -- the ledger (pyramid_elasticjobs.ledger.Ledger) -----------------------------
+
+    def has_succeeded(self, job_id: str) -> bool:
+        state = self._read(
+            lambda connection: connection.scalar(
+                select(JobRecord.state).where(JobRecord.job_id == job_id)
+            ),
+            None,
+        )
+        return state == JobState.SUCCEEDED.value
+
+    def periodic_run_succeeded(self, task: str, scheduled_at: datetime) -> bool:
+        found = self._read(
+            lambda connection: connection.scalar(
+                select(PeriodicRunRecord.job_id).where(
+                    PeriodicRunRecord.task == task, PeriodicRunRecord.scheduled_at == scheduled_at
+                )
+            ),
+            None,
+        )
+        return found is not None
+
+    # -- reading --------------------------------------------------------------------
+
+    def job(self, job_id: str) -> JobRecord | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(JobRecord).where(JobRecord.job_id == job_id)).first()
+        return JobRecord(**row._asdict()) if row is not None else None
+
+    def attempts(self, job_id: str) -> list[AttemptRecord]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(AttemptRecord)
+                .where(AttemptRecord.job_id == job_id)
+                .order_by(AttemptRecord.started_at, AttemptRecord.id)
+            ).all()
+        return [AttemptRecord(**row._asdict()) for row in rows]
+
+    def recent_jobs(self, limit: int = 20) -> list[JobRecord]:
+        """The most recently recorded jobs, newest first."""
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(JobRecord)
+                .order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc())
+                .limit(limit)
+            ).all()
+        return [JobRecord(**row._asdict()) for row in rows]
+
+    def counts(self, since: datetime) -> dict[str, int]:
+        """Outcomes since ``since`` (rounded down to the hour), from the rollups alone."""
+        start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                select(RollupRecord.outcome, func.sum(RollupRecord.count))
+                .where(RollupRecord.hour >= start)
+                .group_by(RollupRecord.outcome)
+            ).all()
+        return {outcome: int(total) for outcome, total in rows}
+
+    # -- retention ------------------------------------------------------------------
+
+    def prune(self, before: datetime, batch: int) -> Iterator[int]:
+        """Delete records older than ``before``, ``batch`` rows per short transaction.
+
+        Yields the number of rows each batch deleted, so a caller can show progress;
+        finished jobs go with their attempts, unfinished ones are kept.
+        """
+        for table, moment, key in _PRUNABLE:
+            while True:
+                with self.engine.begin() as connection:
+                    oldest = select(key).where(moment < before).order_by(moment).limit(batch)
+                    deleted = connection.execute(delete(table).where(key.in_(oldest))).rowcount
+                if not deleted:
+                    break
+                yield deleted
+
+    def prunable(self, before: datetime) -> int:
+        """How many rows :meth:`prune` would delete (for a progress bar's total)."""
+        with self.engine.connect() as connection:
+            return sum(
+                connection.scalar(select(func.count()).select_from(table).where(moment < before))
+                or 0
+                for table, moment, _ in _PRUNABLE
+            )
+
+    # -- the guard around every write -----------------------------------------------
+
+    def _count(
+        self, connection: Connection, now: datetime, job: JobFacts, outcome: Outcome
+    ) -> None:
+        statement = self._insert(RollupRecord).values(
+            hour=now.replace(minute=0, second=0, microsecond=0),
+            name=job.name,
+            queue=job.queue,
+            outcome=outcome.value,
+            count=1,
+        )
+        connection.execute(
+            statement.on_conflict_do_update(
+                index_elements=["hour", "name", "queue", "outcome"],
+                set_={"count": RollupRecord.count + 1},
+            )
+        )
+
+    def _write(self, operation: Callable[[Connection], Any]) -> None:
+        if time.monotonic() < self._paused_until:
+            with self._lock:
+                self._lost += 1
+            return
+        try:
+            with self.engine.begin() as connection:
+                operation(connection)
+        except SQLAlchemyError as error:
+            self._failed(error)
+            return
+        if self._lost:
+            self._resumed()
+
+    def _read(self, operation: Callable[[Connection], T], fallback: T) -> T:
+        if time.monotonic() < self._paused_until:
+            return fallback
+        try:
+            with self.engine.connect() as connection:
+                return operation(connection)
+        except SQLAlchemyError as error:
+            self._failed(error)
+            return fallback
+
+    def _failed(self, error: SQLAlchemyError) -> None:
+        with self._lock:
+            first = self._lost == 0
+            self._lost += 1
+            self._paused_until = time.monotonic() + self._pause_seconds
+        if first:
+            # Once per burst: a dead database would otherwise log once per job.
+            log.error(
+                "the audit log cannot be written (%s: %s); jobs run as usual, recording pauses "
+                "for %.0fs at a time and resumes when the database answers",
+                type(error).__name__,
+                str(error).splitlines()[0] if str(error) else "",
+                self._pause_seconds,
+            )
+
+    def _resumed(self) -> None:
+        with self._lock:
+            lost, self._lost = self._lost, 0
+        if lost:
+            log.warning("the audit log is recording again; %d record(s) were lost meanwhile", lost)
+
+
+_PRUNABLE: Sequence[tuple[Any, Any, Any]] = (
+    (AttemptRecord, AttemptRecord.finished_at, AttemptRecord.id),
+    (JobRecord, JobRecord.finished_at, JobRecord.job_id),
+    (
+        PeriodicRunRecord,
+        PeriodicRunRecord.succeeded_at,
+        tuple_(PeriodicRunRecord.task, PeriodicRunRecord.scheduled_at),
+    ),
+    (ActionRecord, ActionRecord.at, ActionRecord.id),
+    (DeadLetterRecord, DeadLetterRecord.last_seen_at, DeadLetterRecord.id),
+)
+
+_HOST = socket.gethostname()[:255]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _job_row(job: JobFacts, state: JobState, now: datetime) -> dict[str, Any]:
+    return {
+        "job_id": job.job_id,
+        "name": job.name,
+        "queue": job.queue,
+        "state": state.value,
+        "arguments": dict(job.arguments) if job.arguments is not None else None,
+        "created_at": now,
+        "updated_at": now,
+        "enqueued_at": job.enqueued_at,
+        "run_at": job.run_at,
+        "message_id": job.message_id,
+    }
+
+
+def _qualified_name(error: BaseException) -> str:
+    kind = type(error)
+    return kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+
+
+def _traceback(error: BaseException | None) -> str | None:
+    if error is None:
+        return None
+    text = "".join(traceback.format_exception(error))
+    if len(text) <= MAX_TRACEBACK_CHARS:
+        return text
+    half = MAX_TRACEBACK_CHARS // 2
+    return f"{text[:half]}\n[... {len(text) - 2 * half} characters cut ...]\n{text[-half:]}"
+
+
+def get_audit_store(registry: Registry) -> AuditStore:
+    """The application's audit log; raises if the audit log is not configured."""
+    store: AuditStore | None = registry.get(STORE_KEY)
+    if store is None:
+        from pyramid_elasticjobs.exceptions import ConfigurationError
+
+        raise ConfigurationError(
+            "the audit log is not configured: set elasticjobs.audit.url (or include "
+            "pyramid_elasticjobs.audit) and commit the configuration first"
+        )
+    return store
