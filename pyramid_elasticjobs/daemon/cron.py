@@ -8,7 +8,8 @@ application sees the same requests locally and in production.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import re
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,6 +28,29 @@ SCHEDULED_TIME_ATTRIBUTE = "beanstalk.sqsd.scheduled_time"
 PERIODIC_ATTRIBUTES = frozenset({PATH_ATTRIBUTE, TASK_NAME_ATTRIBUTE, SCHEDULED_TIME_ATTRIBUTE})
 
 _CRON_FIELDS = "minute hour day-of-month month day-of-week"
+#: A task's url becomes the request target: printable ASCII, no spaces (as the daemon sends).
+_URL_PATH = re.compile(r"/[!-~]*")
+#: A task's name becomes the X-Aws-Sqsd-Taskname header: printable ASCII, no edge spaces.
+_TASK_NAME = re.compile(r"[!-~](?:[ -~]*[!-~])?")
+
+
+class _DuplicateKey(yaml.YAMLError):
+    def __init__(self, key: object, line: int) -> None:
+        super().__init__(key, line)
+        self.key, self.line = key, line
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """SafeLoader that refuses a key given twice: PyYAML would silently keep the last one."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Hashable, Any]:
+        seen: set[object] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise _DuplicateKey(key, key_node.start_mark.line + 1)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +114,12 @@ def load_cron(path: str | Path) -> tuple[PeriodicTask, ...]:
 def parse_cron(text: str, source: str = "cron.yaml") -> tuple[PeriodicTask, ...]:
     """Parse ``cron.yaml`` text: ``version: 1`` and a ``cron:`` list of name/url/schedule."""
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKey as error:
+        raise ConfigurationError(
+            f"{source}, line {error.line}: the key {error.key!r} is given twice (YAML would "
+            "keep only the last); give each key once, and each task its own entry"
+        ) from None
     except yaml.YAMLError as error:
         raise ConfigurationError(
             f"{source} is not valid YAML ({error}); see the cron.yaml format in the docs"
@@ -144,8 +173,19 @@ def _task(source: str, index: int, entry: object) -> PeriodicTask:
     name, url, schedule = entry["name"], entry["url"], entry["schedule"]
     if not isinstance(name, str) or not name.strip():
         raise ConfigurationError(f"{where}: name must be a non-empty string")
+    if not _TASK_NAME.fullmatch(name):
+        raise ConfigurationError(
+            f"{where}: name {name!r} cannot be delivered (it is sent as the "
+            "X-Aws-Sqsd-Taskname header); use printable ASCII without line breaks, such as "
+            "nightly_report"
+        )
     if not isinstance(url, str) or not url.startswith("/") or any(c.isspace() for c in url):
         raise ConfigurationError(f"{where}: url {url!r} is not a path such as /periodic_tasks")
+    if not _URL_PATH.fullmatch(url):
+        raise ConfigurationError(
+            f"{where}: url {url!r} cannot be delivered; use printable ASCII, percent-encoding "
+            "anything else (e.g. /caf%C3%A9)"
+        )
     _check_schedule(where, schedule)
     return PeriodicTask(name=name, url=url, schedule=" ".join(schedule.split()))
 

@@ -64,6 +64,20 @@ def _entry(**fields: str) -> str:
             VALID + '  - name: heartbeat\n    url: /other\n    schedule: "0 * * * *"\n',
             "cron entry #2 ('heartbeat'): duplicate name",
         ),
+        (
+            _entry(url="/caf\u00e9"),
+            "cron entry #0 ('report'): url '/caf\u00e9' cannot be delivered",
+        ),
+        (
+            'version: 1\ncron:\n  - name: "a\\nb"\n    url: /p\n    schedule: "0 * * * *"\n',
+            "cron entry #0 ('a\\nb'): name 'a\\nb' cannot be delivered",
+        ),
+        (_entry(name="r\u00e9cap"), "cron entry #0 ('r\u00e9cap'): name 'r\u00e9cap' cannot be"),
+        (
+            VALID.replace('    url: "/periodic_tasks"\n', '    url: "/a"\n    url: "/b"\n', 1),
+            ", line 5: the key 'url' is given twice",
+        ),
+        ("version: 1\ncron: []\ncron: []\n", ", line 3: the key 'cron' is given twice"),
     ],
     ids=[
         "not-yaml",
@@ -83,6 +97,11 @@ def _entry(**fields: str) -> str:
         "bad-weekday",
         "unknown-key",
         "duplicate-name",
+        "non-ascii-url",
+        "newline-in-name",
+        "non-ascii-name",
+        "duplicate-key-in-entry",
+        "duplicate-top-level-key",
     ],
 )
 def test_a_malformed_file_is_refused_with_the_entry_and_the_problem(
