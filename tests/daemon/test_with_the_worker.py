@@ -17,8 +17,15 @@ from .support import queue_counts, serve, wait_until
 
 
 @pytest.fixture
-def app_url(app: Any) -> Iterator[str]:
-    """The sample application (jobs scanned, processing on), served by waitress."""
+def app_url(make_app: Callable[..., Any], make_queue: Callable[..., str]) -> Iterator[str]:
+    """The sample application (jobs scanned, processing on), served by waitress.
+
+    The daemon connects straight to waitress, with no proxy in between, so REMOTE_ADDR
+    is the daemon's own address and the application may say so.
+    """
+    make_queue("default")
+    make_queue("images")
+    app = make_app(**{"elasticjobs.remote_addr_is_client": "true"})
     with serve(app) as url:
         yield url
 
