@@ -24,8 +24,8 @@ EXTRA_MODULES: dict[str, str] = {
 }
 
 
-def missing_module(error: ImportError) -> str:
-    """The top-level module (the package to install) that an ImportError misses."""
+def missing_module(error: ModuleNotFoundError) -> str:
+    """The top-level module (the package to install) that the error misses."""
     return (error.name or "").partition(".")[0]
 
 
@@ -46,9 +46,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     args = parser.parse_args(arguments)
+    # ModuleNotFoundError only: a name missing from an installed module (a wrong version)
+    # is not a missing extra.
     try:
         status: int = args.run(args)
-    except ImportError as error:
+    except ModuleNotFoundError as error:
         module = missing_module(error)
         extra = EXTRA_MODULES.get(module)
         if extra is None:
