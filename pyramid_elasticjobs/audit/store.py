@@ -336,10 +336,13 @@ class AuditStore:
         Yields the number of rows each batch deleted, so a caller can show progress;
         finished jobs go with their attempts, unfinished ones are kept.
         """
-        for table, moment, key in _PRUNABLE:
+        for table, moment, keys in _PRUNABLE:
+            # A composite key is compared as a row value against a select of its columns
+            # (a select of tuple_() would be one column, which SQLite refuses).
+            key = keys[0] if len(keys) == 1 else tuple_(*keys)
             while True:
                 with self.engine.begin() as connection:
-                    oldest = select(key).where(moment < before).order_by(moment).limit(batch)
+                    oldest = select(*keys).where(moment < before).order_by(moment).limit(batch)
                     deleted = connection.execute(delete(table).where(key.in_(oldest))).rowcount
                 if not deleted:
                     break
@@ -419,16 +422,17 @@ class AuditStore:
             log.warning("the audit log is recording again; %d record(s) were lost meanwhile", lost)
 
 
-_PRUNABLE: Sequence[tuple[Any, Any, Any]] = (
-    (AttemptRecord, AttemptRecord.finished_at, AttemptRecord.id),
-    (JobRecord, JobRecord.finished_at, JobRecord.job_id),
+#: (table, its timestamp, its primary key columns), in the order prune() empties them.
+_PRUNABLE: Sequence[tuple[Any, Any, tuple[Any, ...]]] = (
+    (AttemptRecord, AttemptRecord.finished_at, (AttemptRecord.id,)),
+    (JobRecord, JobRecord.finished_at, (JobRecord.job_id,)),
     (
         PeriodicRunRecord,
         PeriodicRunRecord.succeeded_at,
-        tuple_(PeriodicRunRecord.task, PeriodicRunRecord.scheduled_at),
+        (PeriodicRunRecord.task, PeriodicRunRecord.scheduled_at),
     ),
-    (ActionRecord, ActionRecord.at, ActionRecord.id),
-    (DeadLetterRecord, DeadLetterRecord.last_seen_at, DeadLetterRecord.id),
+    (ActionRecord, ActionRecord.at, (ActionRecord.id,)),
+    (DeadLetterRecord, DeadLetterRecord.last_seen_at, (DeadLetterRecord.id,)),
 )
 
 _HOST = socket.gethostname()[:255]
