@@ -42,7 +42,10 @@ _OPTIONS: dict[str, tuple[str, str]] = {
     "http_path": ("PATH", "path the messages are POSTed to"),
     "mime_type": ("TYPE", "Content-Type of the POSTs"),
     "http_connections": ("N", "maximum number of concurrent POSTs"),
-    "connect_timeout": ("SECONDS", "wait this long for a connection to the application"),
+    "connect_timeout": (
+        "SECONDS",
+        "wait this long for a connection to the application (and to SQS)",
+    ),
     "inactivity_timeout": (
         "SECONDS",
         "abandon a request when the application stays silent this long; the message is "
@@ -71,8 +74,8 @@ _DESCRIPTION = """\
 Poll an SQS queue and POST each message to the application, as aws-sqsd does on an
 Elastic Beanstalk worker environment: exactly 200 deletes the message, any other
 status retries it after the error visibility timeout, no answer retries it after
-the visibility timeout. SIGINT/SIGTERM stop gracefully: undispatched messages are
-released and running requests may finish.
+the visibility timeout. SIGINT/SIGTERM stop gracefully: running requests may finish,
+undispatched messages are released, and an open long poll is not waited for.
 
 With CONFIG_URI (e.g. development.ini), every option's default comes from the
 [app:main] key elasticjobs.sqsd.<option> (e.g. elasticjobs.sqsd.http_connections),
