@@ -153,3 +153,30 @@ def test_the_default_timeouts_start_without_a_warning(
     start_daemon(inactivity_timeout=299, visibility_timeout=300)
 
     assert not [r for r in caplog.records if "visibility_timeout" in r.getMessage()]
+
+
+def test_a_delete_is_given_up_when_the_message_visibility_runs_out(
+    sqs: Any,
+    queue_url: str,
+    recording_app: RecordingApp,
+    start_daemon: StartDaemon,
+    sqs_proxy: FaultyProxy,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Retries stop before the receipt handle expires, with an error saying the job may rerun."""
+    caplog.set_level(logging.WARNING, logger="pyramid_elasticjobs.daemon")
+
+    def cut_sqs_then_succeed(request: Recorded) -> int:
+        sqs_proxy.set_mode("reset")
+        return 200
+
+    recording_app.status = cut_sqs_then_succeed
+    send(sqs, queue_url, "{}")
+    start_daemon(endpoint_url=sqs_proxy.url, visibility_timeout=3, inactivity_timeout=2)
+
+    [line] = wait_until(
+        lambda: [r.getMessage() for r in caplog.records if "gave up" in r.getMessage()],
+        what="the delete to be given up",
+    )
+    assert "gave up trying to delete message" in line
+    assert "visibility timeout ends before another try" in line
