@@ -23,10 +23,6 @@ class ConfigurationError(ElasticJobsError, PyramidConfigurationError):  # type: 
     """A setting or a job declaration is invalid; raised at start-up."""
 
 
-class UnknownSettingWarning(UserWarning):
-    """An ``elasticjobs.*`` setting that this version does not know (probably a typo)."""
-
-
 class UnknownJobError(ElasticJobsError, LookupError):
     """No job is registered under this name."""
 

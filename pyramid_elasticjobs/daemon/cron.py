@@ -106,7 +106,8 @@ def load_cron(path: str | Path) -> tuple[PeriodicTask, ...]:
     except OSError as error:
         raise ConfigurationError(
             f"cannot read the periodic tasks file {str(path)!r}: {error.strerror or error}; "
-            "check the --cron path (a cron.yaml as Elastic Beanstalk reads it)"
+            "check elasticjobs.sqsd.cron_path (or sqsd's --cron): a cron.yaml as Elastic "
+            "Beanstalk reads it"
         ) from None
     return parse_cron(text, str(path))
 

@@ -103,7 +103,8 @@ class SqsDaemon:
         if self.tasks and options.is_fifo:
             raise ConfigurationError(
                 f"queue {options.queue_name!r} is a FIFO queue, where Elastic Beanstalk does not "
-                "support periodic tasks; use a standard queue for cron.yaml, or drop --cron"
+                "support periodic tasks; use a standard queue for cron.yaml, or unset "
+                "elasticjobs.sqsd.cron_path (--cron)"
             )
         self._client = sqs_client
         self._poll_client = sqs_client
