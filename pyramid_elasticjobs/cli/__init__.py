@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 #: Subcommand name -> module in this package; modules are imported only when listed
 #: here, so ``elasticjobs --help`` does not load moto or waitress.
-SUBCOMMANDS: dict[str, str] = {"sqsd": "sqsd", "dev": "dev"}
+SUBCOMMANDS: dict[str, str] = {"sqsd": "sqsd", "dev": "dev", "db": "db"}
 
 #: Top-level module -> the extra of pyramid_elasticjobs that installs it (pyproject.toml).
 EXTRA_MODULES: dict[str, str] = {
