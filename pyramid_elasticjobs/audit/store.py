@@ -73,6 +73,9 @@ class AttemptFacts:
     reason: str | None = None  # why a delivery was refused, when there is no exception
 
 
+#: Outcomes of an attempt that ran the job (the others refused it or skipped it).
+_RUNS = {Outcome.SUCCEEDED, Outcome.FAILED, Outcome.DISCARDED}
+
 _TERMINAL = {
     JobState.SUCCEEDED,
     JobState.DISCARDED,
@@ -165,8 +168,11 @@ class AuditStore:
             if error_text is not None:
                 changes["last_error_class"] = error_class or attempt.outcome.value
                 changes["last_error"] = error_text
+            # A job first seen here: its start went unrecorded (a run counts one attempt),
+            # or it never ran (a refusal or a duplicate counts none).
+            runs = 1 if attempt.outcome in _RUNS else 0
             statement = self._insert(JobRecord).values(
-                **_job_row(job, state, now), attempts=attempt.receive_count, **changes
+                {**_job_row(job, state, now), "attempts": runs, **changes}
             )
             connection.execute(
                 statement.on_conflict_do_update(index_elements=["job_id"], set_=changes)
@@ -186,14 +192,23 @@ class AuditStore:
 
         self._write(write)
 
-    def job_rescheduled(self, job_id: str, message_id: str) -> None:
-        """An early job went back to SQS as a new message."""
+    def job_rescheduled(self, job: JobFacts) -> None:
+        """An early job went back to SQS as a new message (``job.message_id``).
+
+        Recorded even when its enqueue was not (enqueued by another app, or before the
+        audit log was on).
+        """
         now = _now()
+        changes = {
+            "state": JobState.ENQUEUED.value,
+            "message_id": job.message_id,
+            "updated_at": now,
+        }
         self._write(
             lambda connection: connection.execute(
-                update(JobRecord)
-                .where(JobRecord.job_id == job_id)
-                .values(state=JobState.ENQUEUED.value, message_id=message_id, updated_at=now)
+                self._insert(JobRecord)
+                .values(**_job_row(job, JobState.ENQUEUED, now), attempts=0)
+                .on_conflict_do_update(index_elements=["job_id"], set_=changes)
             )
         )
 

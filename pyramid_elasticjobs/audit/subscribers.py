@@ -77,7 +77,7 @@ class AuditRecorder:
         self._ended(event, Outcome.DUPLICATE, 200, state, None)
 
     def rescheduled(self, event: events.JobRescheduled) -> None:
-        self.store.job_rescheduled(event.envelope.job_id, event.message_id)
+        self.store.job_rescheduled(self._facts(event.envelope, event.message_id))
 
     def _ended(
         self,
