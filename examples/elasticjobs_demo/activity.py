@@ -1,32 +1,39 @@
-"""Recent job activity: pyramid_elasticjobs events kept in a small in-memory ring buffer.
+"""Recent job activity, read from pyramid_elasticjobs's audit log.
 
-Everything the page shows about jobs comes from the library's events, so the demo
-doubles as an example of subscribing to them. The buffer lives in the registry (one
-per app) and is shared by the web threads that enqueue and the worker threads that run.
+The audit log records every enqueue and every attempt (development.ini keeps it in a
+SQLite file), so the page survives restarts and shows what the worker threads did. The
+demo doubles as an example of reading the log: :func:`get_audit_store` gives the
+application's store, whose ``recent_jobs``, ``attempts`` and ``counts`` are the reads a
+page needs; ``counts`` comes from hourly rollups, never from counting the log.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import deque
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from pyramid_elasticjobs import events
+from sqlalchemy.exc import SQLAlchemyError
+
+from pyramid_elasticjobs.audit import get_audit_store
 from pyramid_elasticjobs.runtime import get_runtime
 
 if TYPE_CHECKING:
-    from pyramid.config import Configurator
     from pyramid.registry import Registry
 
-ACTIVITY_KEY = "elasticjobs_demo.activity"
+    from pyramid_elasticjobs.audit.models import AttemptRecord, JobRecord
+
+#: Jobs read per refresh (one query, then one indexed query per job for its attempts).
+RECENT_JOBS = 20
+#: Rows the table shows at most: enqueues and attempts of those jobs, newest first.
 DEFAULT_SIZE = 50
+#: The window of the totals line.
+COUNTS_WINDOW = timedelta(hours=24)
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
-    """One event as the page shows it."""
+    """One enqueue or one attempt, as the page shows it."""
 
     at: datetime
     kind: str
@@ -40,63 +47,64 @@ class Entry:
         return {**asdict(self), "at": self.at.isoformat()}
 
 
+@dataclass(frozen=True, slots=True)
 class Activity:
-    """The last ``size`` job events, newest first; safe to use from any thread."""
+    """What the panel shows; ``error`` says why the log could not be read."""
 
-    def __init__(self, size: int = DEFAULT_SIZE) -> None:
-        self._entries: deque[Entry] = deque(maxlen=size)
-        self._lock = threading.Lock()
-
-    def record(self, event: events.JobEvent) -> None:
-        envelope = event.envelope
-        entry = Entry(
-            at=datetime.now(UTC),
-            kind=type(event).__name__.removeprefix("Job").lower(),
-            job=envelope.name,
-            job_id=envelope.job_id,
-            queue=envelope.queue,
-            attempt=event.delivery.receive_count if event.delivery else None,
-            detail=describe(event),
-        )
-        with self._lock:
-            self._entries.appendleft(entry)
-
-    def recent(self) -> list[Entry]:
-        with self._lock:
-            return list(self._entries)
+    entries: list[Entry]
+    counts: dict[str, int]
+    error: str | None = None
 
 
-def describe(event: events.JobEvent) -> str:
-    """The one-line detail of an event, for the activity table."""
-    match event:
-        case events.JobEnqueued(message_id=message_id, envelope=envelope):
-            due = f", due {envelope.run_at:%H:%M:%S} UTC" if envelope.run_at else ""
-            return f"message {message_id}{due}"
-        case events.JobSucceeded(duration=duration):
-            return f"done in {duration:.2f}s"
-        case events.JobFailed(exception=error, delivery=delivery):
-            limit = get_runtime(event.registry).settings.max_receive_count
-            last = delivery is not None and delivery.receive_count >= limit
+def recent_activity(registry: Registry, size: int = DEFAULT_SIZE) -> Activity:
+    """The latest enqueues and attempts, and the last 24 hours' totals per outcome."""
+    store = get_audit_store(registry)
+    limit = get_runtime(registry).settings.max_receive_count
+    try:
+        entries: list[Entry] = []
+        for job in store.recent_jobs(RECENT_JOBS):
+            entries += job_entries(job, store.attempts(job.job_id), limit)
+        counts = store.counts(datetime.now(UTC) - COUNTS_WINDOW)
+    except SQLAlchemyError as error:
+        # The page still shows the queues: only this panel depends on the database.
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return Activity([], {}, f"The audit log cannot be read: {reason}")
+    entries.sort(key=lambda entry: entry.at, reverse=True)
+    return Activity(entries[:size], counts)
+
+
+def job_entries(job: JobRecord, attempts: list[AttemptRecord], limit: int) -> list[Entry]:
+    """The job's enqueue (when this app sent it) and each of its attempts."""
+
+    def entry(at: datetime, kind: str, attempt: int | None, detail: str) -> Entry:
+        return Entry(at, kind, job.name, job.job_id, job.queue, attempt, detail)
+
+    entries = [
+        entry(attempt.finished_at, attempt.outcome, attempt.receive_count, describe(attempt, limit))
+        for attempt in attempts
+    ]
+    # Periodic tasks come from the daemon, not from an enqueue: they have no enqueue time.
+    if job.enqueued_at is not None:
+        message = f"message {job.message_id}" if job.message_id else "sent"
+        due = f", due {job.run_at:%H:%M:%S} UTC" if job.run_at else ""
+        entries.append(entry(job.enqueued_at, "enqueued", None, message + due))
+    return entries
+
+
+def describe(attempt: AttemptRecord, limit: int) -> str:
+    """The one-line detail of an attempt, for the activity table."""
+    error = f"{(attempt.exception_class or '').rpartition('.')[2]}: {attempt.exception_message}"
+    match attempt.outcome:
+        case "succeeded":
+            return f"done in {attempt.duration or 0:.2f}s"
+        case "failed":
+            last = attempt.receive_count >= limit
             then = "SQS moves it to the dead-letter queue" if last else "the daemon retries it"
-            return f"{type(error).__name__}: {error} ({then})"
-        case events.JobDiscarded(exception=error):
-            return f"{type(error).__name__}: {error} (not retried)"
-        case events.JobRejected(status=status, reason=reason):
-            return f"HTTP {status}: {reason}"
-        case events.JobRescheduled(delay_seconds=delay):
-            return f"not due yet: re-sent with a {delay}s delay"
-    return ""
-
-
-def get_activity(registry: Registry) -> Activity:
-    activity: Activity = registry[ACTIVITY_KEY]
-    return activity
-
-
-def record_event(event: events.JobEvent) -> None:
-    get_activity(event.registry).record(event)
-
-
-def includeme(config: Configurator) -> None:
-    config.registry[ACTIVITY_KEY] = Activity()
-    config.add_subscriber(record_event, events.JobEvent)
+            return f"{error} ({then})"
+        case "discarded":
+            return f"{error} (not retried)"
+        case "rejected":
+            return f"HTTP {attempt.status}: {attempt.exception_message}"
+        case "duplicate":
+            return "already done: not run again"
+    return attempt.exception_message or ""

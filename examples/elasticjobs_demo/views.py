@@ -10,7 +10,7 @@ from pyramid.httpexceptions import HTTPNotFound, HTTPSeeOther
 from pyramid_elasticjobs import EnqueueError, InvalidJobArguments
 
 from .actions import ACTIONS
-from .activity import get_activity
+from .activity import recent_activity
 from .queues import queue_depths
 
 if TYPE_CHECKING:
@@ -21,10 +21,13 @@ TEMPLATES = "elasticjobs_demo:templates/"
 
 
 def status(request: Request) -> dict[str, Any]:
-    """What the live panel shows: queue depths and recent job events."""
+    """What the live panel shows: queue depths, and recent jobs from the audit log."""
+    activity = recent_activity(request.registry)
     return {
         "depths": queue_depths(request.registry),
-        "activity": get_activity(request.registry).recent(),
+        "activity": activity.entries,
+        "counts": activity.counts,
+        "activity_error": activity.error,
     }
 
 
@@ -45,6 +48,7 @@ def activity_json(request: Request) -> dict[str, Any]:
     current = status(request)
     return {
         "activity": [entry.to_dict() for entry in current["activity"]],
+        "counts": current["counts"],
         "queues": [asdict(depth) for depth in current["depths"]],
     }
 

@@ -7,6 +7,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from pyramid.paster import get_appsettings
@@ -20,8 +21,10 @@ from .support import DAEMON_OPTIONS, DEVELOPMENT_INI, TIMEOUT, Browser, wait_for
 
 
 @pytest.fixture
-def demo(queue_prefix: str) -> Iterator[DevStack]:
-    """development.ini's demo app, on queues of this test's own."""
+def demo(queue_prefix: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[DevStack]:
+    """development.ini's demo app, on queues and an audit log of this test's own."""
+    # The variable wins over the ini's URL: the tests never touch the developer's var/.
+    monkeypatch.setenv("ELASTICJOBS_AUDIT_URL", f"sqlite:///{tmp_path}/audit.sqlite")
     build = paste_app_factory(str(DEVELOPMENT_INI))
     with DevStack(
         get_appsettings(str(DEVELOPMENT_INI)),
