@@ -1,0 +1,110 @@
+"""The ``elasticjobs.dashboard.*`` keys: typed, frozen, errors naming the key."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyramid_elasticjobs.exceptions import ConfigurationError
+from pyramid_elasticjobs.settings import PREFIX, parse_bool, parse_int, parse_queue_name
+
+log = logging.getLogger(__name__)
+
+NAMESPACE = "dashboard."
+DEFAULT_PATH = "/elasticjobs"
+DEFAULT_VIEW_PERMISSION = "elasticjobs.view"
+DEFAULT_MANAGE_PERMISSION = "elasticjobs.manage"
+DEFAULT_PAGE_SIZE = 50
+DEFAULT_REFRESH_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class DashboardSettings:
+    """Where the dashboard is mounted and who may look and act."""
+
+    path: str
+    view_permission: str
+    manage_permission: str
+    allow_anonymous: bool
+    read_only: bool
+    queues: tuple[str, ...]
+    page_size: int
+    refresh_seconds: int
+
+
+def parse_dashboard_settings(settings: Mapping[str, Any]) -> DashboardSettings:
+    """Read ``elasticjobs.dashboard.*``; :class:`ConfigurationError` names the key at fault."""
+    raw = {
+        key[len(PREFIX + NAMESPACE) :]: value
+        for key, value in settings.items()
+        if key.startswith(PREFIX + NAMESPACE)
+    }
+    for unknown in sorted(set(raw) - _KNOWN):
+        log.warning(
+            "unknown setting %s%s%s is ignored; the dashboard reads %s",
+            PREFIX,
+            NAMESPACE,
+            unknown,
+            ", ".join(f"{PREFIX}{NAMESPACE}{key}" for key in sorted(_KNOWN)),
+        )
+    return DashboardSettings(
+        path=_path(raw.get("path")),
+        view_permission=_permission(
+            "view_permission", raw.get("view_permission"), DEFAULT_VIEW_PERMISSION
+        ),
+        manage_permission=_permission(
+            "manage_permission", raw.get("manage_permission"), DEFAULT_MANAGE_PERMISSION
+        ),
+        allow_anonymous=parse_bool(
+            NAMESPACE + "allow_anonymous", raw.get("allow_anonymous"), False
+        ),
+        read_only=parse_bool(NAMESPACE + "read_only", raw.get("read_only"), False),
+        queues=tuple(
+            parse_queue_name(NAMESPACE + "queues", name, "")
+            for name in str(raw.get("queues") or "").replace(",", " ").split()
+        ),
+        page_size=parse_int(
+            NAMESPACE + "page_size", raw.get("page_size"), DEFAULT_PAGE_SIZE, 10, 500
+        ),
+        refresh_seconds=parse_int(
+            NAMESPACE + "refresh_seconds",
+            raw.get("refresh_seconds"),
+            DEFAULT_REFRESH_SECONDS,
+            0,
+            3600,
+        ),
+    )
+
+
+_KNOWN = frozenset(
+    {
+        "path",
+        "view_permission",
+        "manage_permission",
+        "allow_anonymous",
+        "read_only",
+        "queues",
+        "page_size",
+        "refresh_seconds",
+    }
+)
+
+
+def _path(value: Any) -> str:
+    path = str(value or DEFAULT_PATH).strip().rstrip("/")
+    if not path.startswith("/") or any(char.isspace() or char in "?#{}" for char in path):
+        raise ConfigurationError(
+            f"{PREFIX}{NAMESPACE}path = {value!r} is not a URL path; give e.g. {DEFAULT_PATH}"
+        )
+    return path
+
+
+def _permission(key: str, value: Any, default: str) -> str:
+    permission = str(value or default).strip()
+    if not permission or any(char.isspace() for char in permission):
+        raise ConfigurationError(
+            f"{PREFIX}{NAMESPACE}{key} = {value!r} is not a permission name; give e.g. {default}"
+        )
+    return permission

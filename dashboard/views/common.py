@@ -1,0 +1,36 @@
+"""What the views share: the audit log's queries, who is acting, and redirects that keep filters."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pyramid.httpexceptions import HTTPSeeOther
+
+from pyramid_elasticjobs.audit import get_audit_store
+from pyramid_elasticjobs.audit.queries import AuditQueries
+
+from ..security import ROUTE_PREFIX
+
+if TYPE_CHECKING:
+    from pyramid.request import Request
+
+
+def queries(request: Request) -> AuditQueries:
+    return AuditQueries(get_audit_store(request.registry).engine)
+
+
+def actor(request: Request) -> str:
+    """Who acts, as the audit log records it."""
+    userid = request.authenticated_userid
+    return str(userid) if userid is not None else f"anonymous ({request.client_addr})"
+
+
+def url(request: Request, name: str, **parts: object) -> str:
+    return str(request.route_url(ROUTE_PREFIX + name, **parts))
+
+
+def see_other(request: Request, name: str, notice: str, **parts: object) -> HTTPSeeOther:
+    """Back to a page after an action (303: the browser GETs it), with a notice code."""
+    query = dict(parts.pop("_query", {}) or {})  # type: ignore[call-overload]
+    query["notice"] = notice
+    return HTTPSeeOther(location=url(request, name, _query=query, **parts))

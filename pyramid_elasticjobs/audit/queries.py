@@ -1,0 +1,209 @@
+"""What the dashboard reads from the audit log, sized for millions of rows.
+
+No query counts the log: totals come from the rollups, lists are keyset pages (no OFFSET),
+and every list query filters and orders along an index.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, TypeVar, Unpack
+
+from sqlalchemy import Engine, Select, and_, func, or_, select
+
+from .models import AttemptRecord, JobRecord, JobState, RollupRecord
+
+#: States that mean "this job needs an operator's look".
+FAILED_STATES = (JobState.FAILED.value, JobState.DEAD.value, JobState.REJECTED.value)
+
+
+@dataclass(frozen=True, slots=True)
+class JobFilter:
+    """The jobs list's filters; every field comes from a bookmarkable GET parameter."""
+
+    state: str | None = None
+    name: str | None = None
+    queue: str | None = None
+    error_class: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+    search: str | None = None  # a job id or an SQS message id
+
+
+@dataclass(frozen=True, slots=True)
+class Cursor:
+    """Where a keyset page starts: the last row of the previous page (newest first)."""
+
+    created_at: datetime
+    job_id: str
+
+    def encode(self) -> str:
+        text = f"{self.created_at.isoformat()}|{self.job_id}"
+        return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> Cursor | None:
+        """The cursor in ``token``, or None for anything that is not one (a stale bookmark)."""
+        try:
+            text = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)).decode()
+            moment, job_id = text.split("|", 1)
+            created_at = datetime.fromisoformat(moment)
+        except (ValueError, binascii.Error, UnicodeDecodeError):
+            return None
+        if created_at.tzinfo is None:
+            return None
+        return cls(created_at.astimezone(UTC), job_id)
+
+
+@dataclass(frozen=True, slots=True)
+class JobPage:
+    jobs: Sequence[JobRecord]
+    next_cursor: Cursor | None  # None on the last page
+
+
+@dataclass(frozen=True, slots=True)
+class Counts:
+    """Outcomes per job name over a period, and per hour for the chart."""
+
+    by_name: dict[str, dict[str, int]] = field(default_factory=dict)
+    by_hour: dict[datetime, dict[str, int]] = field(default_factory=dict)
+
+    def total(self, outcome: str) -> int:
+        return sum(outcomes.get(outcome, 0) for outcomes in self.by_name.values())
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """Failed jobs of one name with one exception class, over the period."""
+
+    name: str
+    error_class: str
+    jobs: int
+    first_at: datetime
+    last_at: datetime
+
+
+class AuditQueries:
+    """Read-only queries over the audit log's engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def jobs(self, filters: JobFilter, cursor: Cursor | None, limit: int) -> JobPage:
+        """One page of jobs, newest first, after ``cursor``."""
+        query = _filtered(select(JobRecord), filters)
+        if cursor is not None:
+            query = query.where(
+                or_(
+                    JobRecord.created_at < cursor.created_at,
+                    and_(
+                        JobRecord.created_at == cursor.created_at,
+                        JobRecord.job_id < cursor.job_id,
+                    ),
+                )
+            )
+        query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(
+            limit + 1
+        )
+        with self.engine.connect() as connection:
+            rows = [JobRecord(**row._asdict()) for row in connection.execute(query)]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        last = rows[-1] if more and rows else None
+        return JobPage(rows, Cursor(last.created_at, last.job_id) if last else None)
+
+    def job(self, job_id: str) -> tuple[JobRecord | None, list[AttemptRecord]]:
+        with self.engine.connect() as connection:
+            row = connection.execute(select(JobRecord).where(JobRecord.job_id == job_id)).first()
+            attempts = connection.execute(
+                select(AttemptRecord)
+                .where(AttemptRecord.job_id == job_id)
+                .order_by(AttemptRecord.started_at, AttemptRecord.id)
+            ).all()
+        job = JobRecord(**row._asdict()) if row is not None else None
+        return job, [AttemptRecord(**attempt._asdict()) for attempt in attempts]
+
+    def counts(self, since: datetime) -> Counts:
+        """Outcomes since ``since`` (to the hour), from the rollups alone."""
+        start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+        query = (
+            select(
+                RollupRecord.hour,
+                RollupRecord.name,
+                RollupRecord.outcome,
+                func.sum(RollupRecord.count),
+            )
+            .where(RollupRecord.hour >= start)
+            .group_by(RollupRecord.hour, RollupRecord.name, RollupRecord.outcome)
+        )
+        counts = Counts()
+        with self.engine.connect() as connection:
+            for hour, name, outcome, total in connection.execute(query):
+                by_name = counts.by_name.setdefault(name, {})
+                by_name[outcome] = by_name.get(outcome, 0) + int(total)
+                by_hour = counts.by_hour.setdefault(hour, {})
+                by_hour[outcome] = by_hour.get(outcome, 0) + int(total)
+        return counts
+
+    def names_and_queues(self) -> tuple[list[str], list[str]]:
+        """Every job name and queue the rollups know, for the filters' choices."""
+        with self.engine.connect() as connection:
+            names = connection.scalars(select(RollupRecord.name).distinct()).all()
+            queues = connection.scalars(select(RollupRecord.queue).distinct()).all()
+        return sorted(names), sorted(queues)
+
+    def failure_groups(self, filters: JobFilter, limit: int = 100) -> list[FailureGroup]:
+        """Failed, dead and rejected jobs grouped by name and exception class."""
+        states = (filters.state,) if filters.state in FAILED_STATES else FAILED_STATES
+        query = _filtered(
+            select(
+                JobRecord.name,
+                func.coalesce(JobRecord.last_error_class, "?"),
+                func.count(),
+                func.min(JobRecord.created_at),
+                func.max(JobRecord.created_at),
+            ),
+            JobFilter(
+                name=filters.name,
+                queue=filters.queue,
+                error_class=filters.error_class,
+                since=filters.since,
+                until=filters.until,
+            ),
+        ).where(JobRecord.state.in_(states))
+        query = (
+            query.group_by(JobRecord.name, JobRecord.last_error_class)
+            .order_by(func.count().desc())
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [
+                FailureGroup(name, error_class, int(jobs), first_at, last_at)
+                for name, error_class, jobs, first_at, last_at in connection.execute(query)
+            ]
+
+
+SelectT = TypeVar("SelectT", bound="Select[Unpack[tuple[Any, ...]]]")
+
+
+def _filtered(query: SelectT, filters: JobFilter) -> SelectT:
+    if filters.search:
+        term = filters.search.strip()
+        return query.where(or_(JobRecord.job_id == term, JobRecord.message_id == term))
+    if filters.state:
+        query = query.where(JobRecord.state == filters.state)
+    if filters.name:
+        query = query.where(JobRecord.name == filters.name)
+    if filters.queue:
+        query = query.where(JobRecord.queue == filters.queue)
+    if filters.error_class:
+        query = query.where(JobRecord.last_error_class == filters.error_class)
+    if filters.since is not None:
+        query = query.where(JobRecord.created_at >= filters.since)
+    if filters.until is not None:
+        query = query.where(JobRecord.created_at < filters.until)
+    return query
