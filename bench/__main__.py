@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import enqueue, http, stack, wsgi
+from . import enqueue, http, peers, stack, wsgi
 from .common import Result, format_table, machine, use_fake_aws
 
 
@@ -63,6 +63,8 @@ BENCHMARKS: dict[str, Benchmark] = {
     "enqueue": lambda plan: [enqueue.measure_enqueue(plan.rounds, plan.seconds)],
     "batch": lambda plan: enqueue.measure_batch(plan.batch_rounds, plan.batch_jobs),
     "stack": lambda plan: stack.measure(plan.stack_rounds, plan.stack_jobs, plan.http_seconds),
+    # Installs django-eb-sqs-worker from PyPI into a venv of its own on first use.
+    "peers": lambda plan: peers.measure(plan.http_rounds, plan.http_seconds),
 }
 GROUPS = {
     "a": ("get", "get-tm", "get-http"),
