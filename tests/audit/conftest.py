@@ -20,6 +20,7 @@ from pyramid_elasticjobs.audit.store import AuditStore, get_audit_store
 from .support import (
     HOW_TO_RUN_POSTGRESQL,
     RUNS,
+    Outage,
     add_audit_jobs,
     create_database,
     drop_database,
@@ -55,6 +56,14 @@ def database(database_url: str) -> Iterator[Engine]:
     with engine_for(database_url) as engine:
         upgrade(engine)
         yield engine
+
+
+@pytest.fixture
+def outage(database: Engine, database_url: str) -> Iterator[Outage]:
+    """The test database, which the test can make fail and come back (see Outage)."""
+    outage = Outage(database_url, database)
+    yield outage
+    outage.close()
 
 
 @pytest.fixture

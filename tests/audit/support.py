@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterator
 from contextlib import suppress
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from marshmallow import Schema, fields
@@ -205,6 +206,53 @@ def _close(sock: socket.socket) -> None:
     sock.close()
 
 
+class Outage:
+    """The audit log's database failing on demand: ``url`` is where the app records.
+
+    PostgreSQL: the app connects through a :class:`TcpProxy`, and ``cut()`` cuts it.
+    SQLite (a file, no server to stop): ``cut()`` takes the jobs table away, which every
+    write of the log touches, so each write fails inside its transaction.
+    """
+
+    def __init__(self, database_url: str, engine: Engine) -> None:
+        self.engine = engine
+        self.proxy: TcpProxy | None = None
+        self.url = database_url
+        if not database_url.startswith("sqlite"):
+            server = make_url(database_url)
+            self.proxy = TcpProxy((server.host or "127.0.0.1", server.port or 5432))
+            self.url = via_port(database_url, self.proxy.port)
+
+    def cut(self) -> None:
+        if self.proxy is not None:
+            self.proxy.cut()
+            return
+        with self.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE elasticjobs_jobs RENAME TO away_jobs"))
+
+    def restore(self) -> None:
+        if self.proxy is not None:
+            self.proxy.restore()
+            return
+        with self.engine.begin() as connection:
+            connection.execute(text("ALTER TABLE away_jobs RENAME TO elasticjobs_jobs"))
+
+    def close(self) -> None:
+        if self.proxy is not None:
+            self.proxy.close()
+
+
+def unreachable_url(database_url: str, tmp_path: Path) -> str:
+    """Where no audit database can be reached: a port nobody listens on, or a SQLite file in
+    a directory that does not exist."""
+    if database_url.startswith("sqlite"):
+        return f"sqlite:///{tmp_path / 'missing' / 'audit.sqlite'}"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return via_port(database_url, port)
+
+
 # --- jobs of these tests ----------------------------------------------------------------------
 
 
@@ -259,6 +307,13 @@ def look_at_own_row(ctx: JobContext) -> None:
     RUNS.append(f"{ctx.job_id} {job.state} {job.attempts}" if job else f"{ctx.job_id} missing")
 
 
+def flaky_report(ctx: JobContext) -> None:
+    """A periodic task whose first attempt fails."""
+    RUNS.append(ctx.job_id)
+    if ctx.attempt == 1:
+        raise TimeoutError("the report database was busy")
+
+
 def add_audit_jobs(config: Configurator) -> None:
     """This module's jobs, beside the sample jobs; pyramid_tm for the transaction tests."""
     config.include("pyramid_tm")
@@ -267,6 +322,7 @@ def add_audit_jobs(config: Configurator) -> None:
     config.add_job(rolls_back, schema=Order)
     config.add_job(commit_fails)
     config.add_job(look_at_own_row)
+    config.add_job(flaky_report, periodic=True)
 
 
 class AppDatabase:
