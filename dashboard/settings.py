@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from pyramid_elasticjobs.exceptions import ConfigurationError
-from pyramid_elasticjobs.settings import PREFIX, parse_bool, parse_int, parse_queue_name
-
-log = logging.getLogger(__name__)
+from pyramid_elasticjobs.settings import (
+    PREFIX,
+    namespace_settings,
+    parse_bool,
+    parse_int,
+    parse_queue_name,
+)
 
 NAMESPACE = "dashboard."
 DEFAULT_PATH = "/elasticjobs"
@@ -36,19 +39,7 @@ class DashboardSettings:
 
 def parse_dashboard_settings(settings: Mapping[str, Any]) -> DashboardSettings:
     """Read ``elasticjobs.dashboard.*``; :class:`ConfigurationError` names the key at fault."""
-    raw = {
-        key[len(PREFIX + NAMESPACE) :]: value
-        for key, value in settings.items()
-        if key.startswith(PREFIX + NAMESPACE)
-    }
-    for unknown in sorted(set(raw) - _KNOWN):
-        log.warning(
-            "unknown setting %s%s%s is ignored; the dashboard reads %s",
-            PREFIX,
-            NAMESPACE,
-            unknown,
-            ", ".join(f"{PREFIX}{NAMESPACE}{key}" for key in sorted(_KNOWN)),
-        )
+    raw = namespace_settings(settings, NAMESPACE, _KNOWN, "the dashboard")
     return DashboardSettings(
         path=_path(raw.get("path")),
         view_permission=_permission(

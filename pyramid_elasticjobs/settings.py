@@ -98,6 +98,27 @@ def parse_settings(
     return ElasticJobsSettings(**values)
 
 
+def namespace_settings(
+    settings: Mapping[str, Any], namespace: str, known: frozenset[str], part: str
+) -> dict[str, Any]:
+    """The ``elasticjobs.<namespace>*`` keys without their prefix, for a wing's own parser.
+
+    Each key the wing does not read logs one warning naming the likely key (``part`` says
+    whose keys they are: "the audit log", "the dashboard").
+    """
+    prefix = PREFIX + namespace
+    raw = {key[len(prefix) :]: value for key, value in settings.items() if key.startswith(prefix)}
+    for unknown in sorted(set(raw) - known):
+        close = difflib.get_close_matches(unknown, list(known), n=1, cutoff=0.5)
+        hint = (
+            f"did you mean {prefix}{close[0]}?"
+            if close
+            else (f"{part} reads " + ", ".join(prefix + key for key in sorted(known)))
+        )
+        log.warning("unknown setting %s%s is ignored; %s", prefix, unknown, hint)
+    return raw
+
+
 def unknown_keys(raw: Mapping[str, Any]) -> set[str]:
     """Keys (without the prefix) that neither the core nor a delegated part reads."""
     return {key for key in raw if not key.startswith(DELEGATED_NAMESPACES)} - set(_PARSERS)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,9 +10,14 @@ from pyramid_elasticjobs.exceptions import ConfigurationError
 from pyramid_elasticjobs.settings import (
     AUDIT_URL_VARIABLE as URL_VARIABLE,
 )
-from pyramid_elasticjobs.settings import PREFIX, audit_url, parse_bool, parse_float, parse_int
-
-log = logging.getLogger(__name__)
+from pyramid_elasticjobs.settings import (
+    PREFIX,
+    audit_url,
+    namespace_settings,
+    parse_bool,
+    parse_float,
+    parse_int,
+)
 
 NAMESPACE = "audit."
 
@@ -47,19 +51,7 @@ def parse_audit_settings(
 ) -> AuditSettings:
     """Read ``elasticjobs.audit.*``; :class:`ConfigurationError` names the key at fault."""
     environ = environ if environ is not None else {}
-    raw = {
-        key[len(PREFIX + NAMESPACE) :]: value
-        for key, value in settings.items()
-        if key.startswith(PREFIX + NAMESPACE)
-    }
-    for unknown in sorted(set(raw) - _KNOWN):
-        log.warning(
-            "unknown setting %s%s%s is ignored; the audit log reads %s",
-            PREFIX,
-            NAMESPACE,
-            unknown,
-            ", ".join(f"{PREFIX}{NAMESPACE}{key}" for key in sorted(_KNOWN)),
-        )
+    raw = namespace_settings(settings, NAMESPACE, _KNOWN, "the audit log")
     url = audit_url(settings, environ)
     if not url:
         raise ConfigurationError(
