@@ -1,4 +1,4 @@
-"""Retention: prune deletes what is older than the cut, batch by batch, and keeps unfinished jobs."""
+"""Retention: prune deletes what is older than the cut, in batches, and keeps unfinished jobs."""
 
 from __future__ import annotations
 
