@@ -53,3 +53,32 @@ def test_client_without_include_explains_what_is_missing() -> None:
     """get_client on an app without the include says to include it."""
     with pytest.raises(ConfigurationError, match=r"config\.include\('pyramid_elasticjobs'\)"):
         get_client(Configurator().registry)
+
+
+@pytest.mark.parametrize("explicit", [False, True], ids=["by its URL alone", "also included"])
+def test_audit_url_includes_the_audit_log_once(
+    settings: dict[str, str], tmp_path: Any, explicit: bool
+) -> None:
+    """elasticjobs.audit.url brings the audit log in; including it as well subscribes it once."""
+    from zope.interface import providedBy
+
+    from pyramid_elasticjobs import JobEnqueued
+    from pyramid_elasticjobs.ledger import get_ledger
+
+    audit = {"elasticjobs.audit.url": f"sqlite:///{tmp_path}/audit.sqlite"}
+    with Configurator(settings={**settings, **audit}) as config:
+        config.include("pyramid_elasticjobs")
+        if explicit:
+            config.include("pyramid_elasticjobs.audit")
+    registry = config.registry
+    assert get_ledger(registry) is not None
+    event = JobEnqueued.__new__(JobEnqueued)
+    subscribers = registry.adapters.subscriptions((providedBy(event),), None)
+    assert len(subscribers) == 1
+
+
+def test_without_an_audit_url_the_audit_log_stays_out(app: Any) -> None:
+    """No URL, no audit log: no ledger, and SQLAlchemy is not needed."""
+    from pyramid_elasticjobs.ledger import get_ledger
+
+    assert get_ledger(app.registry) is None

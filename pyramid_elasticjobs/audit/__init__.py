@@ -25,14 +25,10 @@ if TYPE_CHECKING:
 __all__ = ["AuditSettings", "AuditStore", "get_audit_store", "includeme"]
 
 SETTINGS_KEY = "elasticjobs.audit.settings"
-_INCLUDED = "elasticjobs.audit.included"
 
 
 def includeme(config: Configurator) -> None:
     """Record every job event in the audit log; its settings are read at commit."""
-    if config.registry.get(_INCLUDED):  # included by the core and by the app: once is enough
-        return
-    config.registry[_INCLUDED] = True
     AuditRecorder(config.registry).subscribe(config)
 
     def register() -> None:
