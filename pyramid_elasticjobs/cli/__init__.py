@@ -13,7 +13,15 @@ from collections.abc import Sequence
 
 #: Subcommand name -> module in this package; modules are imported only when listed
 #: here, so ``elasticjobs --help`` does not load moto or waitress.
-SUBCOMMANDS: dict[str, str] = {"sqsd": "sqsd", "dev": "dev", "db": "db"}
+SUBCOMMANDS: dict[str, str] = {
+    "sqsd": "sqsd",
+    "dev": "dev",
+    "db": "db",
+    "doctor": "doctor",
+    "jobs": "jobs",
+    "cron": "cron",
+    "enqueue": "enqueue",
+}
 
 #: Top-level module -> the extra of pyramid_elasticjobs that installs it (pyproject.toml).
 EXTRA_MODULES: dict[str, str] = {
