@@ -27,15 +27,9 @@ if TYPE_CHECKING:
 MAX_MOVE_RATE = 500
 
 #: Error codes meaning "this endpoint has no such action", from SQS-compatible servers.
-_UNSUPPORTED_CODES = frozenset(
-    {
-        "InvalidAction",
-        "UnsupportedOperation",
-        "AWS.SimpleQueueService.UnsupportedOperation",
-        "NotImplemented",
-        "UnknownOperationException",
-    }
-)
+#: Not AWS's UnsupportedOperation: SQS answers that for a task it refuses (one is running
+#: already, the queue is no dead-letter queue), which a per-message redrive must not bypass.
+_UNSUPPORTED_CODES = frozenset({"InvalidAction", "NotImplemented", "UnknownOperationException"})
 
 
 class MoveTaskStatus(StrEnum):
