@@ -484,6 +484,9 @@ def sqs_calls(paths: list[Path]) -> dict[str, set[str]]:
                 continue
             operation = methods.get(node.func.attr)
             receiver = receiver_name(node.func.value).lower()
+            # A wrapper given the method's name: doctor's self._call("get_queue_url", ...).
+            if node.func.attr == "_call" and node.args and isinstance(node.args[0], ast.Constant):
+                operation, receiver = methods.get(str(node.args[0].value)), "client"
             if operation and ("client" in receiver or "sqs" in receiver):
                 action = "sqs:" + BATCH_ACTIONS.get(operation, operation)
                 found.setdefault(action, set()).add(f"{path.relative_to(ROOT)}:{node.lineno}")
@@ -505,10 +508,11 @@ ENQUEUE_SIDE = [PACKAGE / "transport.py", PACKAGE / "client.py"]
 
 
 def worker_side() -> list[Path]:
-    """The worker, the transport, and the dead-letter service wherever it is (when present)."""
+    """The worker, the transport, the dead-letter service and its dashboard, and doctor --aws
+    (run on the worker, where the role can do everything it probes)."""
     paths = [PACKAGE / "worker.py", PACKAGE / "transport.py", PACKAGE / "resent.py"]
-    paths += sorted(PACKAGE.glob("deadletters*.py"))
-    paths += sorted(PACKAGE.glob("deadletters/**/*.py"))
+    for part in ("deadletters", "doctor"):
+        paths += sorted(PACKAGE.glob(f"{part}.py")) + sorted(PACKAGE.glob(f"{part}/**/*.py"))
     paths += sorted((ROOT / "dashboard").rglob("*.py"))
     return paths
 

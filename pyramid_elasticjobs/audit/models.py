@@ -89,7 +89,8 @@ class Outcome(enum.StrEnum):
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
-    type_annotation_map = {datetime: Moment(), dict[str, Any]: JSON}
+    # none_as_null: None is SQL NULL ("not stored"), not the JSON text 'null'.
+    type_annotation_map = {datetime: Moment(), dict[str, Any]: JSON(none_as_null=True)}
 
 
 class JobRecord(Base):

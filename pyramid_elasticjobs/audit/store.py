@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from sqlalchemy import Connection, Engine, delete, func, select, tuple_, update
+from sqlalchemy import Connection, Engine, String, delete, func, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import SQLAlchemyError
 
 from .models import (
     ActionRecord,
     AttemptRecord,
+    Base,
     DeadLetterRecord,
     JobRecord,
     JobState,
@@ -147,19 +148,26 @@ class AuditStore:
         def write(connection: Connection) -> None:
             connection.execute(
                 self._insert(AttemptRecord).values(
-                    job_id=job.job_id,
-                    message_id=job.message_id,
-                    receive_count=attempt.receive_count,
-                    started_at=attempt.started_at,
-                    finished_at=now,
-                    duration=attempt.duration,
-                    outcome=attempt.outcome.value,
-                    status=attempt.status,
-                    exception_class=error_class,
-                    exception_message=str(error) if error is not None else attempt.reason,
-                    traceback=_traceback(error),
-                    host=_HOST,
-                    pid=os.getpid(),
+                    _fitted(
+                        AttemptRecord,
+                        {
+                            "job_id": job.job_id,
+                            "message_id": job.message_id,
+                            "receive_count": attempt.receive_count,
+                            "started_at": attempt.started_at,
+                            "finished_at": now,
+                            "duration": attempt.duration,
+                            "outcome": attempt.outcome.value,
+                            "status": attempt.status,
+                            "exception_class": error_class,
+                            "exception_message": (
+                                str(error) if error is not None else attempt.reason
+                            ),
+                            "traceback": _traceback(error),
+                            "host": _HOST,
+                            "pid": os.getpid(),
+                        },
+                    )
                 )
             )
             changes: dict[str, Any] = {"state": state.value, "updated_at": now}
@@ -168,6 +176,7 @@ class AuditStore:
             if error_text is not None:
                 changes["last_error_class"] = error_class or attempt.outcome.value
                 changes["last_error"] = error_text
+            changes = _fitted(JobRecord, changes)
             # A job first seen here: its start went unrecorded (a run counts one attempt),
             # or it never ran (a refusal or a duplicate counts none).
             runs = 1 if attempt.outcome in _RUNS else 0
@@ -185,7 +194,15 @@ class AuditStore:
                 connection.execute(
                     self._insert(PeriodicRunRecord)
                     .values(
-                        task=task, scheduled_at=scheduled_at, job_id=job.job_id, succeeded_at=now
+                        _fitted(
+                            PeriodicRunRecord,
+                            {
+                                "task": task,
+                                "scheduled_at": scheduled_at,
+                                "job_id": job.job_id,
+                                "succeeded_at": now,
+                            },
+                        )
                     )
                     .on_conflict_do_nothing(index_elements=["task", "scheduled_at"])
                 )
@@ -199,11 +216,10 @@ class AuditStore:
         audit log was on).
         """
         now = _now()
-        changes = {
-            "state": JobState.ENQUEUED.value,
-            "message_id": job.message_id,
-            "updated_at": now,
-        }
+        changes = _fitted(
+            JobRecord,
+            {"state": JobState.ENQUEUED.value, "message_id": job.message_id, "updated_at": now},
+        )
         self._write(
             lambda connection: connection.execute(
                 self._insert(JobRecord)
@@ -378,11 +394,16 @@ class AuditStore:
         self, connection: Connection, now: datetime, job: JobFacts, outcome: Outcome
     ) -> None:
         statement = self._insert(RollupRecord).values(
-            hour=now.replace(minute=0, second=0, microsecond=0),
-            name=job.name,
-            queue=job.queue,
-            outcome=outcome.value,
-            count=1,
+            _fitted(
+                RollupRecord,
+                {
+                    "hour": now.replace(minute=0, second=0, microsecond=0),
+                    "name": job.name,
+                    "queue": job.queue,
+                    "outcome": outcome.value,
+                    "count": 1,
+                },
+            )
         )
         connection.execute(
             statement.on_conflict_do_update(
@@ -458,17 +479,44 @@ def _now() -> datetime:
 
 
 def _job_row(job: JobFacts, state: JobState, now: datetime) -> dict[str, Any]:
+    return _fitted(
+        JobRecord,
+        {
+            "job_id": job.job_id,
+            "name": job.name,
+            "queue": job.queue,
+            "state": state.value,
+            "arguments": dict(job.arguments) if job.arguments is not None else None,
+            "created_at": now,
+            "updated_at": now,
+            "enqueued_at": job.enqueued_at,
+            "run_at": job.run_at,
+            "message_id": job.message_id,
+        },
+    )
+
+
+#: The length of every bounded text column, per table.
+_LIMITS: dict[type[Base], dict[str, int]] = {
+    model: {
+        column.key: column.type.length
+        for column in model.__table__.columns
+        if isinstance(column.type, String) and column.type.length is not None
+    }
+    for model in (JobRecord, AttemptRecord, RollupRecord, PeriodicRunRecord)
+}
+
+
+def _fitted(model: type[Base], values: dict[str, Any]) -> dict[str, Any]:
+    """``values`` with each text cut to its column's length.
+
+    Names, queues and ids can come from a request (an unsigned periodic task names its own
+    task): PostgreSQL refuses a longer value, and one refused write pauses the whole log.
+    """
+    limits = _LIMITS[model]
     return {
-        "job_id": job.job_id,
-        "name": job.name,
-        "queue": job.queue,
-        "state": state.value,
-        "arguments": dict(job.arguments) if job.arguments is not None else None,
-        "created_at": now,
-        "updated_at": now,
-        "enqueued_at": job.enqueued_at,
-        "run_at": job.run_at,
-        "message_id": job.message_id,
+        key: value[: limits[key]] if isinstance(value, str) and key in limits else value
+        for key, value in values.items()
     }
 
 
