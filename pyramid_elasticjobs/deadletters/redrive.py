@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from .decoding import DeadLetter, Verdict, decode
 from .errors import DeadLetterError, DeadLetterNotFound, DeadLetterSQSError, sqs_errors
-from .queues import QueueRef
+from .queues import QueueRef, read_attributes
 from .receiving import Holding, Received
 
 if TYPE_CHECKING:
@@ -160,7 +160,7 @@ def redrive_matching(
     sees each message once; the holding releases them all at the end.
     """
     queue = holding.queue
-    tally = _Tally(queue.attributes.visible)
+    tally = _Tally(read_attributes(holding.client, queue.name, queue.url).visible)
     wanted = set(match.message_ids) if match.message_ids is not None else None
     for received in holding.scan(limit):
         tally.scanned += 1
