@@ -10,7 +10,15 @@ from pyramid_elasticjobs.doctor import Report
 from pyramid_elasticjobs.doctor import local as checks
 from pyramid_elasticjobs.doctor.findings import fail, warn
 
-from .app import CONFIG_HELP, CommandError, app_settings, loaded_app, server_settings, setup_logging
+from .app import (
+    CONFIG_HELP,
+    CommandError,
+    app_settings,
+    check_config_file,
+    loaded_app,
+    server_settings,
+    setup_logging,
+)
 from .app import fail as fail_command
 
 _DESCRIPTION = """\
@@ -65,6 +73,7 @@ def run(args: argparse.Namespace) -> int:
 
 def diagnose(config_uri: str, *, aws: bool) -> Report:
     """Every finding about the application of ``config_uri``."""
+    check_config_file(config_uri)
     setup_logging(config_uri)
     settings = app_settings(config_uri)
     environ = dict(os.environ)

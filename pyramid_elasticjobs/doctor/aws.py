@@ -190,7 +190,7 @@ class _QueueCheck:
 
     def run(self) -> list[Finding]:
         found = self._call("get_queue_url", QueueName=self.name)
-        if found in _MISSING:
+        if isinstance(found, str) and found in _MISSING:
             return [
                 fail(
                     self.check,
@@ -199,7 +199,7 @@ class _QueueCheck:
                     "elasticjobs.queue_prefix / default_queue / the job's queue",
                 )
             ]
-        if found in _DENIED:
+        if isinstance(found, str) and found in _DENIED:
             return [fail(self.check, f"sqs:GetQueueUrl is denied on {self.where}; grant it")]
         if isinstance(found, str):
             return [fail(self.check, f"GetQueueUrl on {self.where} failed: {found}")]
@@ -363,9 +363,9 @@ class _QueueCheck:
         for action, calls in probes.items():
             for operation, parameters in calls:
                 answer = self._call(operation, **parameters)
-                if answer in _DENIED:
+                if isinstance(answer, str) and answer in _DENIED:
                     denied.append(action)
-                elif answer in _VALIDATION:
+                elif isinstance(answer, str) and answer in _VALIDATION:
                     allowed.append(action)
                 elif isinstance(answer, str):
                     unclear.append(f"{action} ({answer})")
