@@ -21,6 +21,14 @@ DEFAULT_VIEW_PERMISSION = "elasticjobs.view"
 DEFAULT_MANAGE_PERMISSION = "elasticjobs.manage"
 DEFAULT_PAGE_SIZE = 50
 DEFAULT_REFRESH_SECONDS = 5
+#: Dead letters received (and released at once) to show one dead-letter queue.
+DEFAULT_SAMPLE_SIZE = 20
+#: Each receive's long poll: above 0, SQS asks all its servers, not a sample of them.
+DEFAULT_RECEIVE_WAIT_SECONDS = 1
+#: Redrives of everything matching a filter send at most this many messages a second ...
+DEFAULT_REDRIVE_RATE = 10
+#: ... and look at most at this many messages per request (the page offers to go on).
+DEFAULT_REDRIVE_BATCH = 100
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +43,10 @@ class DashboardSettings:
     queues: tuple[str, ...]
     page_size: int
     refresh_seconds: int
+    sample_size: int = DEFAULT_SAMPLE_SIZE
+    receive_wait_seconds: int = DEFAULT_RECEIVE_WAIT_SECONDS
+    redrive_rate: int = DEFAULT_REDRIVE_RATE
+    redrive_batch: int = DEFAULT_REDRIVE_BATCH
 
 
 def parse_dashboard_settings(settings: Mapping[str, Any]) -> DashboardSettings:
@@ -66,6 +78,22 @@ def parse_dashboard_settings(settings: Mapping[str, Any]) -> DashboardSettings:
             0,
             3600,
         ),
+        sample_size=parse_int(
+            NAMESPACE + "sample_size", raw.get("sample_size"), DEFAULT_SAMPLE_SIZE, 1, 200
+        ),
+        receive_wait_seconds=parse_int(
+            NAMESPACE + "receive_wait_seconds",
+            raw.get("receive_wait_seconds"),
+            DEFAULT_RECEIVE_WAIT_SECONDS,
+            0,
+            20,
+        ),
+        redrive_rate=parse_int(
+            NAMESPACE + "redrive_rate", raw.get("redrive_rate"), DEFAULT_REDRIVE_RATE, 1, 500
+        ),
+        redrive_batch=parse_int(
+            NAMESPACE + "redrive_batch", raw.get("redrive_batch"), DEFAULT_REDRIVE_BATCH, 1, 5000
+        ),
     )
 
 
@@ -79,6 +107,10 @@ _KNOWN = frozenset(
         "queues",
         "page_size",
         "refresh_seconds",
+        "sample_size",
+        "receive_wait_seconds",
+        "redrive_rate",
+        "redrive_batch",
     }
 )
 

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from pyramid_elasticjobs.runtime import get_runtime
 
 from ..rendering import render
+from .queues import queue_health, summary
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -22,4 +23,5 @@ def health(request: Request) -> Response:
         settings=settings,
         jobs=sorted(runtime.jobs, key=lambda definition: definition.name),
         secrets=len(settings.secrets),
+        queues=queue_health(summary(request, oldest=False, tasks=False), request.registry.settings),
     )

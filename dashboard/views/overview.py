@@ -11,6 +11,7 @@ from ..charts import hourly_chart
 from ..filters import PERIODS, period
 from ..rendering import render
 from .common import queries
+from .queues import live_numbers, summary
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -31,6 +32,7 @@ def overview(request: Request) -> Response:
         counts=counts,
         chart=hourly_chart(counts.by_hour, since, now),
         now=now,
+        sqs=summary(request, oldest=True, tasks=True),
     )
 
 
@@ -42,6 +44,8 @@ def live(request: Request) -> Response:
         "period": name,
         "totals": {outcome: counts.total(outcome) for outcome in OUTCOMES},
         "jobs": counts.by_name,
+        # Queue counts only: sampling dead letters on every refresh would hide them.
+        "sqs": live_numbers(summary(request, oldest=False, tasks=False)),
         "at": datetime.now(UTC).isoformat(),
     }
     response = Response(json_body=body)

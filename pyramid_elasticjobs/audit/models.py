@@ -73,6 +73,7 @@ class JobState(enum.StrEnum):
     DISCARDED = "discarded"
     DEAD = "dead"  # failed its last attempt: SQS moved it to the dead-letter queue
     REJECTED = "rejected"  # could not run (unknown job, invalid arguments, expired...)
+    RETRIED = "retried"  # an operator enqueued it again: the new job carries on
 
 
 class Outcome(enum.StrEnum):

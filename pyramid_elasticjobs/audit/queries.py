@@ -15,7 +15,14 @@ from typing import Any, TypeVar, Unpack
 
 from sqlalchemy import Engine, Select, and_, func, or_, select
 
-from .models import AttemptRecord, JobRecord, JobState, RollupRecord
+from .models import (
+    ActionRecord,
+    AttemptRecord,
+    DeadLetterRecord,
+    JobRecord,
+    JobState,
+    RollupRecord,
+)
 
 #: States that mean "this job needs an operator's look".
 FAILED_STATES = (JobState.FAILED.value, JobState.DEAD.value, JobState.REJECTED.value)
@@ -85,6 +92,21 @@ class FailureGroup:
     jobs: int
     first_at: datetime
     last_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FailureBreakdown:
+    """A failure group with its jobs counted per state (failed, dead, rejected)."""
+
+    name: str
+    error_class: str | None
+    by_state: dict[str, int]
+    first_at: datetime
+    last_at: datetime
+
+    @property
+    def jobs(self) -> int:
+        return sum(self.by_state.values())
 
 
 class AuditQueries:
@@ -185,6 +207,108 @@ class AuditQueries:
                 FailureGroup(name, error_class, int(jobs), first_at, last_at)
                 for name, error_class, jobs, first_at, last_at in connection.execute(query)
             ]
+
+    def failure_breakdown(self, filters: JobFilter, limit: int = 100) -> list[FailureBreakdown]:
+        """Like :meth:`failure_groups`, each group's jobs counted per state (for links to
+        the jobs list, whose state filter takes one state)."""
+        states = (filters.state,) if filters.state in FAILED_STATES else FAILED_STATES
+        query = (
+            _filtered(
+                select(
+                    JobRecord.name,
+                    JobRecord.last_error_class,
+                    JobRecord.state,
+                    func.count(),
+                    func.min(JobRecord.created_at),
+                    func.max(JobRecord.created_at),
+                ),
+                _without_state(filters),
+            )
+            .where(JobRecord.state.in_(states))
+            .group_by(JobRecord.name, JobRecord.last_error_class, JobRecord.state)
+            .order_by(func.count().desc())
+            .limit(limit * len(states))
+        )
+        groups: dict[tuple[str, str | None], FailureBreakdown] = {}
+        with self.engine.connect() as connection:
+            for name, error_class, state, jobs, first_at, last_at in connection.execute(query):
+                known = groups.get((name, error_class))
+                by_state = {**(known.by_state if known else {}), state: int(jobs)}
+                groups[name, error_class] = FailureBreakdown(
+                    name,
+                    error_class,
+                    by_state,
+                    min(known.first_at, first_at) if known else first_at,
+                    max(known.last_at, last_at) if known else last_at,
+                )
+        ordered = sorted(groups.values(), key=lambda group: (-group.jobs, group.name))
+        return ordered[:limit]
+
+    def failing_jobs(
+        self, filters: JobFilter, states: Sequence[str], cursor: Cursor | None, limit: int
+    ) -> JobPage:
+        """A keyset page of the jobs in ``states`` that ``filters`` select (a bulk action's
+        selection), newest first."""
+        query = _filtered(select(JobRecord), _without_state(filters)).where(
+            JobRecord.state.in_(states)
+        )
+        if cursor is not None:
+            query = query.where(
+                or_(
+                    JobRecord.created_at < cursor.created_at,
+                    and_(
+                        JobRecord.created_at == cursor.created_at,
+                        JobRecord.job_id < cursor.job_id,
+                    ),
+                )
+            )
+        query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(
+            limit + 1
+        )
+        with self.engine.connect() as connection:
+            rows = [JobRecord(**row._asdict()) for row in connection.execute(query)]
+        last = rows[limit - 1] if len(rows) > limit else None
+        return JobPage(rows[:limit], Cursor(last.created_at, last.job_id) if last else None)
+
+    def jobs_by_id(self, job_ids: Sequence[str]) -> dict[str, JobRecord]:
+        """The jobs with these ids that the log knows (for dead letters: why they died)."""
+        wanted = sorted(set(job_ids))
+        if not wanted:
+            return {}
+        with self.engine.connect() as connection:
+            rows = connection.execute(select(JobRecord).where(JobRecord.job_id.in_(wanted)))
+            return {row.job_id: JobRecord(**row._asdict()) for row in rows}
+
+    def dead_letter(self, dead_letter_queue: str, message_id: str) -> DeadLetterRecord | None:
+        """The snapshot of a dead letter as last sampled (sensitive arguments redacted)."""
+        with self.engine.connect() as connection:
+            row = connection.execute(
+                select(DeadLetterRecord).where(
+                    DeadLetterRecord.dead_letter_queue == dead_letter_queue,
+                    DeadLetterRecord.message_id == message_id,
+                )
+            ).first()
+        return DeadLetterRecord(**row._asdict()) if row is not None else None
+
+    def actions(self, queue: str | None = None, limit: int = 20) -> list[ActionRecord]:
+        """Operators' latest actions, newest first; only those on ``queue`` if given."""
+        query = select(ActionRecord)
+        if queue is not None:
+            query = query.where(ActionRecord.queue == queue)
+        query = query.order_by(ActionRecord.at.desc(), ActionRecord.id.desc()).limit(limit)
+        with self.engine.connect() as connection:
+            return [ActionRecord(**row._asdict()) for row in connection.execute(query)]
+
+
+def _without_state(filters: JobFilter) -> JobFilter:
+    """The filters but their state (a failure query chooses the states itself)."""
+    return JobFilter(
+        name=filters.name,
+        queue=filters.queue,
+        error_class=filters.error_class,
+        since=filters.since,
+        until=filters.until,
+    )
 
 
 SelectT = TypeVar("SelectT", bound="Select[Unpack[tuple[Any, ...]]]")

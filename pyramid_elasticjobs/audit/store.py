@@ -300,6 +300,64 @@ class AuditStore:
 
         self._write(write)
 
+    def jobs_marked(
+        self,
+        job_ids: Sequence[str],
+        *,
+        state: JobState,
+        from_states: Sequence[str],
+        actor: str,
+        action: str,
+        details: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> list[str]:
+        """An operator moved these jobs to ``state`` (discarded, retried): the jobs still
+        in ``from_states`` change, each with an action record naming ``actor``; their ids.
+
+        Unlike recording, this raises: the operator must learn that it did not happen.
+        """
+        now = _now()
+        with self.engine.begin() as connection:
+            # Only jobs still failing: one that succeeded meanwhile is left alone.
+            marked = list(
+                connection.scalars(
+                    select(JobRecord.job_id).where(
+                        JobRecord.job_id.in_(list(job_ids)), JobRecord.state.in_(from_states)
+                    )
+                )
+            )
+            if not marked:
+                return []
+            connection.execute(
+                update(JobRecord)
+                .where(JobRecord.job_id.in_(marked))
+                .values(
+                    state=state.value,
+                    updated_at=now,
+                    finished_at=func.coalesce(JobRecord.finished_at, now),
+                )
+            )
+            queues = dict(
+                connection.execute(
+                    select(JobRecord.job_id, JobRecord.queue).where(JobRecord.job_id.in_(marked))
+                ).tuples()
+            )
+            connection.execute(
+                self._insert(ActionRecord),
+                [
+                    {
+                        "at": now,
+                        "actor": actor,
+                        "action": action,
+                        "queue": queues.get(job_id),
+                        "job_id": job_id,
+                        "message_id": None,
+                        "detail": dict((details or {}).get(job_id, {})) or None,
+                    }
+                    for job_id in marked
+                ],
+            )
+        return marked
+
     # -- the ledger (pyramid_elasticjobs.ledger.Ledger) -----------------------------
 
     def has_succeeded(self, job_id: str) -> bool:
