@@ -42,6 +42,8 @@ HOW_TO_RUN_POSTGRESQL = (
     "which starts a throwaway one"
 )
 USER_AGENT = "aws-sqsd/3.0.4"
+#: The time zone of every test database's sessions on PostgreSQL (UTC+05:30).
+SERVER_ZONE = "Asia/Kolkata"
 #: The tables of the audit log, as the migrations create them.
 AUDIT_TABLES = frozenset(
     {
@@ -73,6 +75,8 @@ def create_database(server_url: str) -> str:
     try:
         with server.connect() as connection:
             connection.execute(text(f'CREATE DATABASE "{name}"'))
+            # A session time zone half an hour off UTC: instants must not depend on it.
+            connection.execute(text(f"ALTER DATABASE \"{name}\" SET timezone TO '{SERVER_ZONE}'"))
     finally:
         server.dispose()
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
