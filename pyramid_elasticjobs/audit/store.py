@@ -318,28 +318,25 @@ class AuditStore:
         now = _now()
         with self.engine.begin() as connection:
             # Only jobs still failing: one that succeeded meanwhile is left alone.
-            marked = list(
-                connection.scalars(
-                    select(JobRecord.job_id).where(
+            queues = {
+                job_id: queue
+                for job_id, queue in connection.execute(
+                    select(JobRecord.job_id, JobRecord.queue).where(
                         JobRecord.job_id.in_(list(job_ids)), JobRecord.state.in_(from_states)
                     )
                 )
-            )
+            }
+            marked = sorted(queues)
             if not marked:
                 return []
             connection.execute(
                 update(JobRecord)
-                .where(JobRecord.job_id.in_(marked))
+                .where(JobRecord.job_id.in_(marked), JobRecord.state.in_(from_states))
                 .values(
                     state=state.value,
                     updated_at=now,
                     finished_at=func.coalesce(JobRecord.finished_at, now),
                 )
-            )
-            queues = dict(
-                connection.execute(
-                    select(JobRecord.job_id, JobRecord.queue).where(JobRecord.job_id.in_(marked))
-                ).tuples()
             )
             connection.execute(
                 self._insert(ActionRecord),
