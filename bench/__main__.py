@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from . import enqueue, http, peers, stack, wsgi
+from . import audit, enqueue, http, peers, stack, wsgi
 from .common import Result, format_table, machine, use_fake_aws
 
 
@@ -65,7 +65,14 @@ BENCHMARKS: dict[str, Benchmark] = {
     "stack": lambda plan: stack.measure(plan.stack_rounds, plan.stack_jobs, plan.http_seconds),
     # Installs django-eb-sqs-worker from PyPI into a venv of its own on first use.
     "peers": lambda plan: peers.measure(plan.http_rounds, plan.http_seconds),
+    "audit-http": lambda plan: audit.measure_http(plan.http_rounds, plan.http_seconds),
+    # 4 million rows per database: about half an hour on 2 shared cores (--quick: a tenth).
+    "audit-scale": lambda plan: audit.measure_scale(
+        *audit.scale_plan(plan is QUICK), days=30, prune_days=20, batch=5_000
+    ),
 }
+#: Run only when named (--only): they take far longer than the rest together.
+ON_REQUEST = {"audit-scale"}
 GROUPS = {
     "a": ("get", "get-tm", "get-http"),
     "b": ("job", "job-http"),
@@ -73,6 +80,7 @@ GROUPS = {
     "d": ("batch",),
     "e": ("stack",),
     "http": ("get-http", "job-http"),
+    "audit": ("audit-http", "audit-scale"),
 }
 #: The in-process comparisons whose "ours" side --profile can run under cProfile.
 PROFILED: dict[str, Callable[[], tuple[Callable[[], object], Callable[[], object]]]] = {
@@ -89,7 +97,7 @@ PEERS = {"django-eb-sqs-worker": 0.48, "active_elastic_job (Rails 6.1, puma)": 0
 
 def selection(text: str | None) -> list[str]:
     if not text:
-        return list(BENCHMARKS)
+        return [key for key in BENCHMARKS if key not in ON_REQUEST]
     chosen: list[str] = []
     for name in (part.strip() for part in text.split(",") if part.strip()):
         keys = GROUPS.get(name, (name,))

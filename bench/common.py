@@ -11,7 +11,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,11 +75,19 @@ def local_sqs(*queues: str) -> Iterator[tuple[str, Any]]:
 
 
 @contextlib.contextmanager
-def spawned_server(module: str, *args: str) -> Iterator[tuple[int, int]]:
-    """Run ``python -m module args``, a server that prints ``PORT <n>``: yield (port, pid)."""
+def spawned_server(
+    module: str, *args: str, env: Mapping[str, str] | None = None
+) -> Iterator[tuple[int, int]]:
+    """Run ``python -m module args``, a server that prints ``PORT <n>``: yield (port, pid).
+
+    ``env`` is added to this process's environment for the server.
+    """
     command = [sys.executable, "-m", module, *args]
+    environment = {**os.environ, **(env or {})}
     # Our own modules with fixed arguments.
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)  # noqa: S603
+    process = subprocess.Popen(  # noqa: S603
+        command, cwd=ROOT, stdout=subprocess.PIPE, text=True, env=environment
+    )
     try:
         line = process.stdout.readline() if process.stdout else ""
         if not line.startswith("PORT "):

@@ -6,7 +6,7 @@ import re
 import statistics
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +25,8 @@ local threads = {}
 
 function setup(thread)
   table.insert(threads, thread)
+  -- Where this thread starts in a pool of requests (wrk_pool_script), so threads differ.
+  thread:set("offset", #threads * 7919)
 end
 
 function init(args)
@@ -82,10 +84,33 @@ def wrk_script(replay: Replay) -> str:
     return "\n".join(lines) + "\n" + _LUA_COUNTING
 
 
+def wrk_pool_script(replays: Sequence[Replay]) -> str:
+    """wrk sends ``replays`` in turn (each thread from its own offset), counting non-200s."""
+    lines = ["local pool = {}"]
+    for replay in replays:
+        headers = ", ".join(
+            f"[{lua_string(name)}] = {lua_string(value)}" for name, value in replay.headers.items()
+        )
+        lines.append(
+            f"pool[#pool + 1] = wrk.format({lua_string(replay.method)}, {lua_string(replay.path)}, "
+            f"{{{headers}}}, {lua_string(replay.body)})"
+        )
+    lines += [
+        "local sent = 0",
+        "function request()",
+        "  sent = sent + 1",
+        "  return pool[(sent + (offset or 0)) % #pool + 1]",
+        "end",
+    ]
+    return "\n".join(lines) + "\n" + _LUA_COUNTING
+
+
 @contextmanager
-def serving(app: str, threads: int = THREADS) -> Iterator[str]:
-    """Run ``python -m bench.serve app`` and yield its URL; stop it afterwards."""
-    with spawned_server("bench.serve", app, "--threads", str(threads)) as (port, _):
+def serving(
+    app: str, threads: int = THREADS, env: Mapping[str, str] | None = None
+) -> Iterator[str]:
+    """Run ``python -m bench.serve app`` (with ``env`` added) and yield its URL; stop it after."""
+    with spawned_server("bench.serve", app, "--threads", str(threads), env=env) as (port, _):
         yield f"http://127.0.0.1:{port}/"
 
 
@@ -99,13 +124,17 @@ class Load:
         return self.requests / self.seconds
 
 
-def wrk(url: str, script: Path, seconds: int, connections: int = CONNECTIONS) -> Load:
-    """One wrk run; raises if any answer was not 200 or any socket failed."""
+def wrk(
+    url: str, script: Path, seconds: int, connections: int = CONNECTIONS, timeout: int = 2
+) -> Load:
+    """One wrk run; raises if any answer was not 200 or any socket failed (or took longer
+    than ``timeout`` seconds: wrk counts that as a socket error)."""
     command = [
         "wrk",
         f"-t{min(WRK_THREADS, connections)}",  # wrk needs a connection per thread
         f"-c{connections}",
         f"-d{seconds}s",  # wrk takes whole seconds only
+        f"--timeout={timeout}s",
         "-s",
         str(script),
         url,
