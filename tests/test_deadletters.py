@@ -265,6 +265,16 @@ def test_sampling_decodes_each_kind_of_dead_letter(
             {"beanstalk.sqsd.task_name": "nightly_report", "beanstalk.sqsd.path": "/x"},
         ),
         "raw": send_raw(urls.default_dead, b"<script>alert(1)</script>", {}),
+        "not_periodic": send_raw(
+            urls.default_dead,
+            b"elasticbeanstalk scheduled job",
+            {"beanstalk.sqsd.task_name": "noop"},
+        ),
+        "unknown_task": send_raw(
+            urls.default_dead,
+            b"elasticbeanstalk scheduled job",
+            {"beanstalk.sqsd.task_name": "retired_task"},
+        ),
     }
     letters = {letter.message_id: letter for letter in service.sample(default_dead, 20).letters}
     by_kind = {kind: letters[message_id] for kind, message_id in ids.items()}
@@ -276,6 +286,8 @@ def test_sampling_decodes_each_kind_of_dead_letter(
         "expired": Verdict.EXPIRED,
         "periodic": Verdict.PERIODIC,
         "raw": Verdict.NOT_ENVELOPE,
+        "not_periodic": Verdict.UNKNOWN_JOB,
+        "unknown_task": Verdict.UNKNOWN_JOB,
     }
     good = by_kind["valid"]
     assert (good.job_name, good.job_id, good.signature_valid) == (
@@ -289,6 +301,7 @@ def test_sampling_decodes_each_kind_of_dead_letter(
     assert by_kind["forged"].job_id == valid.job_id
     assert dict(by_kind["invalid"].argument_errors) == {"image_id": ["Not a valid integer."]}
     assert by_kind["periodic"].job_name == "nightly_report"
+    assert "not declared periodic" in (by_kind["not_periodic"].reason or "")
     assert by_kind["raw"].body == "<script>alert(1)</script>"
     assert by_kind["raw"].job_name is None
     assert [kind for kind, letter in by_kind.items() if letter.redrivable] == ["valid", "periodic"]
@@ -839,3 +852,99 @@ def test_the_audit_store_records_snapshots_and_actions(
     assert (snapshot.action, snapshot.action_by) == ("redriven", ACTOR)
     assert (action.action, action.actor, action.message_id) == ("redriven", ACTOR, message_id)
     engine.dispose()
+
+
+def test_sampling_survives_a_release_that_fails(
+    service: DeadLetters,
+    dlq_app: Any,
+    default_dead: DeadLetterQueue,
+    dead_envelope: Callable[..., str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A failed release is logged, not raised: the messages come back when their time is up."""
+    dead_envelope()
+    client = get_runtime(dlq_app.registry).transport.client
+
+    def fail(**_: Any) -> None:
+        raise botocore.exceptions.EndpointConnectionError(endpoint_url="http://127.0.0.1:9")
+
+    client.meta.events.register("before-call.sqs.ChangeMessageVisibilityBatch", fail)
+    taken = service.sample(default_dead)
+    client.meta.events.unregister("before-call.sqs.ChangeMessageVisibilityBatch", fail)
+    assert len(taken.letters) == 1
+    assert "could not release 1 message(s)" in caplog.text
+
+
+@pytest.mark.usefixtures("failing_deletes")
+def test_an_edit_whose_delete_fails_says_the_original_stayed(
+    service: DeadLetters,
+    default_dead: DeadLetterQueue,
+    dead_envelope: Callable[..., str],
+    urls: Urls,
+    sqs: Any,
+) -> None:
+    """The new job is sent; the original, released, is reported as not deleted."""
+    message_id = dead_envelope("nightly_report", {"title": 5})
+    edited = service.edit_and_redrive(default_dead, message_id, {"title": "5"}, actor=ACTOR)
+    assert edited.deleted is False
+    assert counts(sqs, urls.default_dead) == (1, 0)
+    assert len(drain(sqs, urls.default)) == 1
+
+
+def test_a_dead_letter_queue_shared_by_two_queues_redrives_to_the_envelopes_queue(
+    dlq_app: Any,
+    make_queue: Callable[..., str],
+    sqs: Any,
+    send_envelope: SendEnvelope,
+    queue_prefix: str,
+) -> None:
+    """With two sources, the envelope's queue decides; a queue that is neither is not guessed."""
+    shared = make_queue("shared-dead")
+    first = make_queue("first", RedrivePolicy=redrive_policy(sqs, shared, 3))
+    make_queue("second", RedrivePolicy=redrive_policy(sqs, shared, 3))
+    service = DeadLetters(dlq_app.registry, extra_queues=("first", "second"), wait_seconds=0)
+    queue = service.dead_letter_queue(f"{queue_prefix}shared-dead")
+    assert len(queue.sources) == 2
+    home = send_envelope(dlq_app, shared, make_envelope(queue="first"))
+    astray = send_envelope(dlq_app, shared, make_envelope(queue="elsewhere"))
+    result = service.redrive(queue, [home, astray], actor=ACTOR)
+    assert [item.source_queue for item in result.redriven] == [f"{queue_prefix}first"]
+    [failed] = result.failed
+    assert (failed.message_id, "source queue" in failed.reason) == (astray, True)
+    assert len(drain(sqs, first)) == 1
+
+
+def test_a_fifo_dead_letter_goes_back_to_its_message_group(
+    dlq_app: Any, make_queue: Callable[..., str], sqs: Any, queue_prefix: str
+) -> None:
+    """On FIFO queues the copy keeps the message group and gets a deduplication id."""
+    from pyramid_elasticjobs.signing import signed_message
+
+    dead = make_queue("jobs-dead.fifo")
+    source = make_queue("jobs.fifo", RedrivePolicy=redrive_policy(sqs, dead, 3))
+    message = signed_message(get_runtime(dlq_app.registry), make_envelope().to_json(), "noop")
+    message_id = sqs.send_message(
+        QueueUrl=dead,
+        MessageBody=message.body.decode(),
+        MessageAttributes=message.sqs_attributes(),
+        MessageGroupId="group-7",
+        MessageDeduplicationId="d-1",
+    )["MessageId"]
+    service = DeadLetters(dlq_app.registry, extra_queues=("jobs.fifo",), wait_seconds=0)
+    queue = service.dead_letter_queue("jobs.fifo")
+    [redriven] = service.redrive(queue, [message_id], actor=ACTOR).redriven
+    assert redriven.source_queue == f"{queue_prefix}jobs.fifo"
+    [copy] = drain(sqs, source)
+    assert copy["Attributes"]["MessageGroupId"] == "group-7"
+
+
+def test_a_job_queue_whose_dead_letter_queue_is_gone_says_so(
+    dlq_app: Any, sqs: Any, urls: Urls
+) -> None:
+    """A redrive policy naming a deleted queue is reported on the job queue."""
+    sqs.delete_queue(QueueUrl=urls.images_dead)
+    service = DeadLetters(dlq_app.registry, wait_seconds=0)
+    images = next(queue for queue in service.queues() if queue.queue == "images")
+    assert images.dead_letters is None
+    assert images.max_receive_count == MAX_RECEIVES
+    assert "cannot be read" in (images.error or "")
