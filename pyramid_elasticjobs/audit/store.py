@@ -318,14 +318,12 @@ class AuditStore:
         now = _now()
         with self.engine.begin() as connection:
             # Only jobs still failing: one that succeeded meanwhile is left alone.
-            queues = {
-                job_id: queue
-                for job_id, queue in connection.execute(
-                    select(JobRecord.job_id, JobRecord.queue).where(
-                        JobRecord.job_id.in_(list(job_ids)), JobRecord.state.in_(from_states)
-                    )
+            found = connection.execute(
+                select(JobRecord.job_id, JobRecord.queue).where(
+                    JobRecord.job_id.in_(list(job_ids)), JobRecord.state.in_(from_states)
                 )
-            }
+            )
+            queues: dict[str, str] = dict(found.all())
             marked = sorted(queues)
             if not marked:
                 return []

@@ -32,13 +32,13 @@ from .support import (
 
 
 @pytest.fixture
-def audit_url(tmp_path: Path) -> Iterator[str]:
+def audit_url(tmp_path: Path) -> str:
     """A SQLite audit log of the test's own, migrated to head."""
     url = f"sqlite:///{tmp_path / 'audit.sqlite'}"
     engine: Engine = engine_for_url(url)
     upgrade(engine)
     engine.dispose()
-    yield url
+    return url
 
 
 @pytest.fixture

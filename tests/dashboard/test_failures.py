@@ -100,7 +100,8 @@ def test_retry_enqueues_the_selection_again_and_skips_what_cannot_be_sent(
     assert '"image_id":5' in sent["Body"]
     (action,) = AuditQueries(store.engine).actions()
     assert (action.actor, action.action, action.job_id) == (OPERATOR, "retried", retried)
-    assert action.detail is not None and action.detail["new_job_id"] in sent["Body"]
+    assert action.detail is not None
+    assert action.detail["new_job_id"] in sent["Body"]
 
     shown = response.follow()
     assert "Enqueued again: 1 job(s)" in shown.text
