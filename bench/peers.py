@@ -29,9 +29,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from .common import BenchmarkError, Goal, Result
-from .http import CONNECTIONS, WRK_THREADS, serving, wrk, wrk_script
+from .common import BenchmarkError, Goal, Result, spawned_server
+from .http import CONNECTIONS, WRK_THREADS, wrk, wrk_script
 from .serve import THREADS
+from .stack import process_cpu
 from .traffic import Replay, daemon_delivery
 
 #: What the peer's environment installs: the peer pinned, waitress as in ours.
@@ -140,8 +141,8 @@ def make_django_project(python: Path, directory: Path) -> None:
 
 
 @contextmanager
-def serving_django(python: Path, directory: Path) -> Iterator[str]:
-    """The Django project under waitress (``THREADS`` threads): yield the worker view's URL."""
+def serving_django(python: Path, directory: Path) -> Iterator[tuple[str, int]]:
+    """The Django project under waitress (``THREADS`` threads): yield (worker URL, pid)."""
     environment = {**os.environ, "PYTHONPATH": str(directory)}
     process = subprocess.Popen(  # noqa: S603 - the peer's interpreter, our generated script
         [str(python), "serve.py", str(THREADS)],
@@ -154,7 +155,7 @@ def serving_django(python: Path, directory: Path) -> Iterator[str]:
         line = process.stdout.readline() if process.stdout else ""
         if not line.startswith("PORT "):
             raise BenchmarkError(f"the Django project did not start (said {line!r})")
-        yield f"http://127.0.0.1:{int(line.split()[1])}/worker/sqs/"
+        yield f"http://127.0.0.1:{int(line.split()[1])}/worker/sqs/", process.pid
     finally:
         process.terminate()
         process.wait(timeout=10)
@@ -188,22 +189,31 @@ def measure(rounds: int, seconds: int) -> list[Result]:
         scripts["ours"].write_text(wrk_script(ours_replay))
         scripts["django"].write_text(wrk_script(django_delivery(ours_replay)))
         with (
-            serving("bare-decode") as floor_url,
-            serving("with-include") as ours_url,
-            serving_django(python, directory / "project") as django_url,
+            spawned_server("bench.serve", "bare-decode", "--threads", str(THREADS)) as floor_server,
+            spawned_server("bench.serve", "with-include", "--threads", str(THREADS)) as ours_server,
+            serving_django(python, directory / "project") as (django_url, django_pid),
         ):
-            urls = {"floor": floor_url, "ours": ours_url, "django": django_url}
+            urls = {
+                "floor": f"http://127.0.0.1:{floor_server[0]}/",
+                "ours": f"http://127.0.0.1:{ours_server[0]}/",
+                "django": django_url,
+            }
+            pids = {"floor": floor_server[1], "ours": ours_server[1], "django": django_pid}
             for side, url in urls.items():  # warm-up: imports, first requests, thread start
                 wrk(url, scripts[side], 1)
             sides = list(urls)
             rates: dict[str, list[float]] = {side: [] for side in sides}
+            cpu: dict[str, list[float]] = {side: [] for side in sides}
             loads: list[float] = []
             for round_number in range(rounds):
                 loads.append(os.getloadavg()[0])
                 # Each side goes first, second and last in turn.
                 shift = round_number % len(sides)
                 for side in sides[shift:] + sides[:shift]:
-                    rates[side].append(wrk(urls[side], scripts[side], seconds).rate)
+                    before = process_cpu(pids[side])
+                    load = wrk(urls[side], scripts[side], seconds)
+                    rates[side].append(load.rate)
+                    cpu[side].append((process_cpu(pids[side]) - before) / load.requests)
     floor = rates["floor"]
     notes = [
         f"waitress {THREADS} threads each, wrk {WRK_THREADS} threads {CONNECTIONS} connections, "
@@ -212,6 +222,21 @@ def measure(rounds: int, seconds: int) -> list[Result]:
         f"load average (1 min) at each round's start: {min(loads):.2f}-{max(loads):.2f}",
         f"peer: {versions} (python in {PEER_VENV})",
     ]
+    # The server's CPU per request, the floor's over the side's: what the share would be on
+    # a machine of its own, and steadier than req/s when other processes take the CPUs.
+    cpu_share = {
+        side: [f / s for f, s in zip(cpu["floor"], cpu[side], strict=True)]
+        for side in ("ours", "django")
+    }
+    notes.append(
+        "server CPU per request, median (floor / ours / django): "
+        + " / ".join(f"{statistics.median(cpu[side]) * 1e6:,.0f} us" for side in sides)
+        + "; share of the floor by CPU: ours "
+        + f"{statistics.median(cpu_share['ours']):.2f} "
+        + f"({min(cpu_share['ours']):.2f}-{max(cpu_share['ours']):.2f}), django "
+        + f"{statistics.median(cpu_share['django']):.2f} "
+        + f"({min(cpu_share['django']):.2f}-{max(cpu_share['django']):.2f})"
+    )
     return [
         _share("peers-ours", "pyramid_elasticjobs", rates["ours"], floor, GOAL, notes),
         _share("peers-django", "django-eb-sqs-worker", rates["django"], floor),
