@@ -157,6 +157,8 @@ class _Comparison:
     def values(
         self, producer: Mapping[str, Any], consumer: Mapping[str, Any], path: str
     ) -> list[Refusal]:
+        if not consumer:  # the empty schema accepts every value
+            return []
         refs = (str(producer.get("$ref", "")), str(consumer.get("$ref", "")))
         if refs != ("", ""):
             if (path, *refs) in self._seen:  # a recursive schema, already compared here
