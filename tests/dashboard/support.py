@@ -261,3 +261,23 @@ class Queues:
     @property
     def default_name(self) -> str:
         return self.default.rsplit("/", 1)[-1]
+
+
+def message_ids(sqs: Any, url: str) -> list[str]:
+    """The ids of a queue's visible messages (received and released at once)."""
+    messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0).get(
+        "Messages", []
+    )
+    return sorted(message["MessageId"] for message in messages)
+
+
+def send_raw(sqs: Any, url: str, body: str, attributes: dict[str, str]) -> str:
+    """Any body and attributes, as an attacker with access to the queue could send."""
+    message_id: str = sqs.send_message(
+        QueueUrl=url,
+        MessageBody=body,
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value} for name, value in attributes.items()
+        },
+    )["MessageId"]
+    return message_id
