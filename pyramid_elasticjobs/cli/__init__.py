@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "jobs": "jobs",
     "cron": "cron",
     "enqueue": "enqueue",
+    "dlq": "dlq",
 }
 
 #: Top-level module -> the extra of pyramid_elasticjobs that installs it (pyproject.toml).
