@@ -289,7 +289,7 @@ def rolls_back(ctx: JobContext, number: int) -> None:
     fails: pyramid_tm rolls the order back."""
     RUNS.append(ctx.job_id)
     app_database = ctx.request.registry.settings["test.app_database"]
-    AppDatabase(app_database).join(ctx.request.tm.get()).insert_order(number)
+    AppDatabase(app_database).join(ctx.request.tm).insert_order(number)
     raise ValueError(f"order {number} is out of stock")
 
 
@@ -346,10 +346,11 @@ class AppDatabase:
         with self.engine.connect() as connection:
             return list(connection.scalars(text("SELECT number FROM app_orders ORDER BY number")))
 
-    def join(self, transaction: Any) -> AppDatabase:
+    def join(self, manager: Any) -> AppDatabase:
+        """Take part in the current transaction of ``manager`` (pyramid_tm's request.tm)."""
         self.connection = self.engine.connect()
-        self.transaction_manager = transaction.manager if hasattr(transaction, "manager") else None
-        transaction.join(self)
+        self.transaction_manager = manager
+        manager.get().join(self)
         return self
 
     def insert_order(self, number: int) -> None:
