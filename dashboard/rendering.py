@@ -39,8 +39,13 @@ def create_environment() -> Environment:
 def render(request: Request, template: str, status: int = 200, **values: Any) -> Response:
     """The page ``template`` with ``values`` and what every page needs (urls, csrf, banner)."""
     environment: Environment = request.registry["elasticjobs.dashboard.templates"]
+    dashboard = request.registry["elasticjobs.dashboard.context"]
+    # Action forms only for those who may use them (and never in read-only mode).
+    may_act = dashboard.can_act and bool(
+        request.has_permission(dashboard.settings.manage_permission)
+    )
     page = environment.get_template(template).render(
-        request=request, dashboard=request.registry["elasticjobs.dashboard.context"], **values
+        request=request, dashboard=dashboard, may_act=may_act, **values
     )
     return Response(page, status=status, content_type="text/html", charset="utf-8")
 

@@ -281,3 +281,53 @@ def send_raw(sqs: Any, url: str, body: str, attributes: dict[str, str]) -> str:
         },
     )["MessageId"]
     return message_id
+
+
+#: Every page, as a path template over a World's fields.
+PAGES = (
+    "/",
+    "/jobs",
+    "/jobs/{job_id}",
+    "/failures",
+    "/dead-letters",
+    "/dead-letters/{dead}",
+    "/health",
+    "/live.json",
+)
+#: Pages for those who may act: the edit form of a dead letter.
+MANAGE_PAGES = ("/dead-letters/{dead}/edit?message_id={message_id}",)
+#: Every action, as a path template.
+ACTIONS = (
+    "/jobs/{job_id}/enqueue-again",
+    "/failures/retry",
+    "/failures/discard",
+    "/dead-letters/{dead}/redrive",
+    "/dead-letters/{dead}/redrive-matching",
+    "/dead-letters/{dead}/redrive-all",
+    "/dead-letters/{dead}/cancel-move",
+    "/dead-letters/{dead}/delete",
+    "/dead-letters/{dead}/purge",
+    "/dead-letters/{dead}/edit",
+)
+
+
+@dataclass(frozen=True)
+class World:
+    """A dashboard with something on every page: a dead job and its dead letter."""
+
+    job_id: str
+    dead: str  # the dead-letter queue's name
+    message_id: str
+
+    def path(self, template: str) -> str:
+        return page(template.format(job_id=self.job_id, dead=self.dead, message_id=self.message_id))
+
+    def fields(self) -> dict[str, str]:
+        """What any action could want: enough for each to act if it were let through."""
+        return {
+            "message_id": self.message_id,
+            "confirm": self.dead,
+            "task_handle": "handle",
+            "arguments": '{"image_id": 1}',
+            "name": "resize_image",
+        }
