@@ -41,7 +41,15 @@ from pyramid_elasticjobs.deadletters.service import SAMPLE_VISIBILITY_SECONDS
 from pyramid_elasticjobs.exceptions import InvalidJobArguments, UnknownJobError
 from pyramid_elasticjobs.settings import PREFIX, audit_url, parse_queue_name
 
-from .app import CONFIG_HELP, CommandError, fail, format_table, loaded_app, setup_logging
+from .app import (
+    CONFIG_HELP,
+    CommandError,
+    check_config_file,
+    fail,
+    format_table,
+    loaded_app,
+    setup_logging,
+)
 from .progress import progress_bar
 
 if TYPE_CHECKING:
@@ -63,6 +71,8 @@ elasticjobs.audit.url is set, with cli:<user>@<host> as the operator.
 --queue takes a job queue's logical name (its dead-letter queue is meant) or a
 dead-letter queue's SQS name; a live queue is refused.
 
+"""
+_EXIT_STATUS = """\
 Exit status: 0 when nothing failed, 1 when something failed or was skipped (or a queue
 cannot be read), 2 for a usage error.
 """
@@ -96,10 +106,12 @@ def add_parser(subparsers: Any) -> None:
     parser = subparsers.add_parser(
         "dlq",
         help="list, show, redrive, delete or purge dead letters",
-        description=_DESCRIPTION,
+        description=_DESCRIPTION + _EXIT_STATUS,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    commands = parser.add_subparsers(dest="dlq_command", metavar="DLQ_COMMAND", required=True)
+    commands = parser.add_subparsers(
+        dest="dlq_command", metavar="DLQ_COMMAND", required=True, parser_class=_IntermixedParser
+    )
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("config_uri", metavar="INI", help=CONFIG_HELP)
     common.add_argument("--json", action="store_true", help="print the result as JSON")
@@ -116,6 +128,7 @@ def add_parser(subparsers: Any) -> None:
     listing = commands.add_parser(
         "list",
         parents=[common],
+        epilog=_EXIT_STATUS,
         help="each job queue and its dead-letter queue: counts, policy, oldest dead letter",
         description="Each job queue (the default queue, every registered job's, and "
         "elasticjobs.dashboard.queues) with its visible, in-flight and delayed counts and its "
@@ -137,6 +150,7 @@ def add_parser(subparsers: Any) -> None:
     show = commands.add_parser(
         "show",
         parents=[common],
+        epilog=_EXIT_STATUS,
         help="decode one dead letter: job, arguments, signature, errors, last error",
         description="Decode one message of a dead-letter queue: its job and job id, its "
         "arguments (fields the job redacts are hidden), whether its signature is valid, the "
@@ -150,6 +164,7 @@ def add_parser(subparsers: Any) -> None:
     redrive = commands.add_parser(
         "redrive",
         parents=[common],
+        epilog=_EXIT_STATUS,
         help="send dead letters back to their source queues (checked first)",
         description="Send messages back to the queue they died in: the given MESSAGE_IDs, "
         "--all-matching (every message, or every message of --job NAME), or --all (an SQS "
@@ -184,6 +199,7 @@ def add_parser(subparsers: Any) -> None:
     delete = commands.add_parser(
         "delete",
         parents=[common],
+        epilog=_EXIT_STATUS,
         help="delete one dead letter for good",
         description="Delete one message of a dead-letter queue for good (it is found by "
         "receiving; the others are released again).",
@@ -195,6 +211,7 @@ def add_parser(subparsers: Any) -> None:
     purge = commands.add_parser(
         "purge",
         parents=[common],
+        epilog=_EXIT_STATUS,
         help="delete every message of a dead-letter queue (needs --confirm NAME)",
         description="Delete every message of a dead-letter queue for good. Refused unless "
         "--confirm repeats the dead-letter queue's SQS name exactly.",
@@ -207,6 +224,27 @@ def add_parser(subparsers: Any) -> None:
         help="the dead-letter queue's SQS name, typed again",
     )
     purge.set_defaults(run=run, action=_purge)
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Positionals may follow options: ``redrive INI --queue Q ID1 ID2``.
+
+    Plain argparse gives MESSAGE_ID... its (empty) share when it meets INI, and then
+    refuses the ids after ``--queue`` as unrecognized.
+    """
+
+    _parsing = False
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        if self._parsing:  # parse_known_intermixed_args calls back here, twice
+            return super().parse_known_args(args, namespace)
+        self._parsing = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._parsing = False
 
 
 def _whole(option: str, lowest: int, highest: int) -> Callable[[str], int]:
@@ -246,6 +284,7 @@ def run(args: argparse.Namespace) -> int:
     action: Action = args.action
     try:
         _check_usage(args)
+        check_config_file(args.config_uri)  # before the logging sections are read from it
         setup_logging(args.config_uri)
         with loaded_app(args.config_uri) as registry:
             return action(_context(registry, args.wait), args)
