@@ -331,3 +331,11 @@ class World:
             "arguments": '{"image_id": 1}',
             "name": "resize_image",
         }
+
+
+def assert_shown_as_text(response: Any, payload: str) -> None:
+    """The payload is on the page as text, escaped, and made no element of its own."""
+    assert_escaped(response.text)
+    assert payload in response.html.get_text(), "the payload is not shown"
+    assert response.html.find("img") is None
+    assert all(script.get("src") for script in response.html.find_all("script"))
