@@ -693,3 +693,22 @@ def test_the_progress_bar_draws_on_a_terminal_only() -> None:
     with progress_bar("redriving q", console=Console(file=pipe)) as update:
         update(1, 2)
     assert pipe.getvalue() == ""
+
+
+def test_show_without_audit_tables_shows_the_message_and_warns(
+    tmp_path: Path,
+    ini_settings: dict[str, str],
+    dead: Callable[..., str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An audit log whose tables were never created: the message is shown, with a warning."""
+    settings = {**ini_settings, "elasticjobs.audit.url": f"sqlite:///{tmp_path}/empty.sqlite"}
+    ini = str(write_ini(tmp_path, settings, "empty-audit.ini"))
+    message_id = dead("noop")
+
+    assert dlq("show", ini, "--queue", "default", message_id, "--json") == 0
+
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["last_error"] is None
+    assert "warning: the audit log cannot be read" in captured.err
+    assert "check elasticjobs.audit.url" in captured.err

@@ -626,7 +626,19 @@ def _definition(runtime: Runtime, name: str | None) -> JobDefinition | None:
 def _last_error(store: AuditStore | None, job_id: str | None) -> dict[str, Any] | None:
     if store is None or job_id is None:
         return None
-    record = store.job(job_id)
+    from sqlalchemy.exc import SQLAlchemyError
+
+    try:
+        record = store.job(job_id)
+    except SQLAlchemyError as error:
+        # The message itself is what was asked for: show it, and say what is missing.
+        first = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        print(
+            f"elasticjobs dlq show: warning: the audit log cannot be read ({first}); the last "
+            "error is not shown: check elasticjobs.audit.url and that the database is up",
+            file=sys.stderr,
+        )
+        return None
     if record is None:
         return None
     return {
@@ -649,7 +661,10 @@ def _show_fields(document: Mapping[str, Any], audited: bool) -> list[tuple[str, 
         ("job id", document["job_id"] or "-"),
         ("verdict", verdict),
         ("signature", "valid" if document["signature_valid"] else "INVALID"),
-        ("sent", f"{_moment_text(document['sent_at'])}, received {document['receive_count']}x"),
+        (
+            "sent",
+            f"{_moment_text(document['sent_at'])}; receive count {document['receive_count']}",
+        ),
         (
             "arguments",
             "-"
