@@ -283,8 +283,8 @@ def measure_scale(jobs: int, attempts: int, days: int, prune_days: int, batch: i
                     None,
                     [
                         f"{side}: {sum(batches):,} rows deleted (prunable() counted {prunable:,}) "
-                        f"in {len(batches)} batches of at most {batch:,}, {pruned:,.1f} s, "
-                        f"longest batch transaction about {pruned / max(len(batches), 1):.2f} s "
+                        f"in {len(batches)} batches of at most {batch:,}, {pruned:,.1f} s: "
+                        f"{pruned / max(len(batches), 1):.2f} s per batch (one transaction) "
                         "on average"
                     ],
                 )
