@@ -447,17 +447,30 @@ def aws_lines(findings: list[dict[str, str]], status: str, queue: str) -> list[s
     return [line for line in lines(findings, status) if line.startswith(f"queue {queue}:")]
 
 
+@pytest.mark.parametrize(
+    ("role", "process_jobs", "probed"),
+    [
+        ("worker", "true", "sqs:SendMessage, sqs:DeleteMessage, sqs:ChangeMessageVisibility"),
+        ("web", "false", "sqs:SendMessage"),
+    ],
+)
 def test_aws_queues_with_redrive_policies_pass(
     tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
     sqs_endpoint: str,
     queue_prefix: str,
     queues: Callable[..., str],
+    role: str,
+    process_jobs: str,
+    probed: str,
 ) -> None:
-    """Every queue found, redriven to a longer-lived DLQ, with the probed permissions allowed."""
+    """Every queue found, redriven to a longer-lived DLQ; a worker's delete rights probed too."""
     for name in ("default", "images", "contracts"):
         queues(name)
-    ini = write_ini(tmp_path, base_settings(sqs_endpoint, queue_prefix))
+    settings = base_settings(sqs_endpoint, queue_prefix)
+    settings["elasticjobs.process_jobs"] = process_jobs
+    settings["elasticjobs.remote_addr_is_client"] = "true"
+    ini = write_ini(tmp_path, settings)
 
     status, findings = doctor(capsys, ini, "--aws")
 
@@ -466,11 +479,8 @@ def test_aws_queues_with_redrive_policies_pass(
         ok = aws_lines(findings, "OK", name)
         assert any("exists" in line for line in ok)
         assert any("dead letters go to" in line and "after 10 receives" in line for line in ok)
-        assert any(
-            "allowed: sqs:GetQueueUrl, sqs:GetQueueAttributes, sqs:SendMessage, "
-            "sqs:DeleteMessage, sqs:ChangeMessageVisibility" in line
-            for line in ok
-        )
+        [allowed] = [line for line in ok if "allowed: sqs:" in line]
+        assert allowed.endswith(f"allowed: sqs:GetQueueUrl, sqs:GetQueueAttributes, {probed}")
     assert [line for line in lines(findings, "WARN") if "sqs:ReceiveMessage is not probed" in line]
 
 

@@ -344,10 +344,13 @@ class _QueueCheck:
                     },
                 )
             ],
-            "DeleteMessage": [
+        }
+        # Only a worker deletes and releases messages: the web role need not be able to.
+        if self.settings.process_jobs:
+            probes["DeleteMessage"] = [
                 ("delete_message", {"QueueUrl": url, "ReceiptHandle": PROBE_RECEIPT_HANDLE})
-            ],
-            "ChangeMessageVisibility": [
+            ]
+            probes["ChangeMessageVisibility"] = [
                 (
                     "change_message_visibility",
                     {
@@ -356,8 +359,7 @@ class _QueueCheck:
                         "VisibilityTimeout": 0,
                     },
                 )
-            ],
-        }
+            ]
         allowed, denied, unclear = ["GetQueueUrl", "GetQueueAttributes"], [], []
         findings: list[Finding] = []
         for action, calls in probes.items():
