@@ -712,3 +712,25 @@ def test_show_without_audit_tables_shows_the_message_and_warns(
     assert json.loads(captured.out)["last_error"] is None
     assert "warning: the audit log cannot be read" in captured.err
     assert "check elasticjobs.audit.url" in captured.err
+
+
+def test_list_finds_a_dead_letter_queue_outside_the_apps_queues_through_sqs(
+    ini: str,
+    sqs: Any,
+    make_queue: Callable[..., str],
+    queue_prefix: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """--queue names the DLQ of a queue no job uses: SQS's redrive sources vouch for it."""
+    other_dead = make_queue("other-dead")
+    make_queue("other", RedrivePolicy=redrive_policy(sqs, other_dead, 3))
+
+    assert dlq("list", ini, "--queue", f"{queue_prefix}other-dead", "--json") == 0
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["queues"] == []
+    [listed] = document["dead_letter_queues"]
+    assert (listed["name"], listed["sources"]) == (
+        f"{queue_prefix}other-dead",
+        [f"{queue_prefix}other"],
+    )
