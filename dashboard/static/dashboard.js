@@ -1,5 +1,5 @@
 // The dashboard's only script (no inline script: the pages' CSP forbids it).
-// - Live numbers: elements marked data-live="path.in.json" are updated in place from the
+// - Live numbers: elements marked data-live="path/in/json" are updated in place from the
 //   page's data-live-source, only their text, never while the reader has selected text in
 //   them; forms and scroll position are never touched. A lost connection is said, not hidden.
 // - Actions: forms with data-confirm ask first; a form submits at most once.
@@ -7,7 +7,8 @@
 
 (function () {
   function lookup(data, path) {
-    return path.split(".").reduce(function (value, key) {
+    // "/" separates the keys: job names may contain "." and ":".
+    return path.split("/").reduce(function (value, key) {
       return value === undefined || value === null ? undefined : value[key];
     }, data);
   }

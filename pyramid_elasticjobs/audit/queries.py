@@ -11,7 +11,7 @@ import binascii
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, TypeVar, Unpack
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, Select, and_, func, or_, select
 
@@ -311,7 +311,7 @@ def _without_state(filters: JobFilter) -> JobFilter:
     )
 
 
-SelectT = TypeVar("SelectT", bound="Select[Unpack[tuple[Any, ...]]]")
+SelectT = TypeVar("SelectT", bound="Select[*tuple[Any, ...]]")
 
 
 def _filtered(query: SelectT, filters: JobFilter) -> SelectT:

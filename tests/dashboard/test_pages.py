@@ -47,7 +47,7 @@ def test_overview_counts_from_the_rollups_and_shows_each_queue_with_its_dead_let
         for row in response.html.select("table.queues tbody tr")
         if row.th.get_text(strip=True) == queues.default_name
     )
-    assert row.find(attrs={"data-live": "sqs.0.dlq_visible"}).text == "1"
+    assert row.find(attrs={"data-live": "sqs/0/dlq_visible"}).text == "1"
     assert len(row.find_all("time")) == 2  # the oldest dead letter, and when SQS deletes it
     assert visible(sqs, queues.dead) == 1
 
