@@ -326,6 +326,22 @@ def test_sampling_records_snapshots_with_sensitive_arguments_redacted(
     assert seen["receive_count"] == 1
 
 
+def test_a_forged_message_of_a_known_job_is_redacted_too(
+    service: DeadLetters,
+    default_dead: DeadLetterQueue,
+    urls: Urls,
+    send_raw: Callable[..., str],
+    recorder: ListRecorder,
+) -> None:
+    """A bad signature (a retired secret, say) does not make a job's secrets printable."""
+    body = make_envelope("log_in", {"user": "ann", "token": "s3cr3t"}).to_json()
+    send_raw(urls.default_dead, body, forged_attributes("log_in"))
+    [letter] = service.sample(default_dead).letters
+    assert letter.verdict is Verdict.BAD_SIGNATURE
+    assert letter.arguments == {"user": "ann", "token": "[redacted]"}
+    assert "s3cr3t" not in recorder.seen[0]["body"]
+
+
 def test_a_job_whose_deliveries_all_failed_is_found_with_its_source(
     service: DeadLetters, dlq_app: Any, urls: Urls, sqs: Any, queue_prefix: str
 ) -> None:

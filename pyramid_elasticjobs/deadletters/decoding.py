@@ -97,9 +97,10 @@ def decode(runtime: Runtime, queue: DeadLetterQueue, received: Received) -> Dead
     envelope, definition = facts.envelope, facts.definition
     arguments: Mapping[str, Any] | None = None
     if envelope is not None:
-        arguments = (
-            definition.redacted(envelope.arguments) if definition else dict(envelope.arguments)
-        )
+        # Redacted whenever the job is known, signed or not: a message signed with a retired
+        # secret still carries real passwords.
+        known = definition or _registered(runtime, envelope.name)
+        arguments = known.redacted(envelope.arguments) if known else dict(envelope.arguments)
     return DeadLetter(
         message_id=received.message_id,
         dead_letter_queue=queue.name,
@@ -125,6 +126,13 @@ def recordable_body(letter: DeadLetter) -> str:
     if envelope is None or letter.arguments is None:
         return letter.body
     return encode_json({**envelope.to_dict(), "args": dict(letter.arguments)}).decode()
+
+
+def _registered(runtime: Runtime, name: str) -> JobDefinition | None:
+    try:
+        return runtime.jobs.get(name)
+    except UnknownJobError:
+        return None
 
 
 def _job(runtime: Runtime, body: str, signature_valid: bool) -> _Facts:
