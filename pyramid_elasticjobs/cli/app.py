@@ -48,8 +48,10 @@ def check_config_file(config_uri: str) -> str:
 
 
 def setup_logging(config_uri: str) -> None:
+    """Logging as the ini file says; :class:`CommandError` if the file is missing or wrong."""
     from pyramid.paster import setup_logging as paster_setup_logging
 
+    check_config_file(config_uri)
     try:
         paster_setup_logging(config_uri)
     except (configparser.Error, KeyError, ValueError) as error:

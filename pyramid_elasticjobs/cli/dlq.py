@@ -44,7 +44,6 @@ from pyramid_elasticjobs.settings import PREFIX, audit_url, parse_queue_name
 from .app import (
     CONFIG_HELP,
     CommandError,
-    check_config_file,
     fail,
     format_table,
     loaded_app,
@@ -284,7 +283,6 @@ def run(args: argparse.Namespace) -> int:
     action: Action = args.action
     try:
         _check_usage(args)
-        check_config_file(args.config_uri)  # before the logging sections are read from it
         setup_logging(args.config_uri)
         with loaded_app(args.config_uri) as registry:
             return action(_context(registry, args.wait), args)

@@ -14,7 +14,6 @@ from .app import (
     CONFIG_HELP,
     CommandError,
     app_settings,
-    check_config_file,
     loaded_app,
     server_settings,
     setup_logging,
@@ -73,7 +72,6 @@ def run(args: argparse.Namespace) -> int:
 
 def diagnose(config_uri: str, *, aws: bool) -> Report:
     """Every finding about the application of ``config_uri``."""
-    check_config_file(config_uri)
     setup_logging(config_uri)
     settings = app_settings(config_uri)
     environ = dict(os.environ)
