@@ -47,11 +47,23 @@
       });
     }
 
+    var inFlight = false;
+
     function refresh() {
-      if (document.hidden) {
+      if (document.hidden || inFlight) {
         return;
       }
-      fetch(url, { headers: { Accept: "application/json" }, credentials: "same-origin" })
+      // A server that accepts the connection but never answers has lost contact too.
+      var controller = window.AbortController ? new AbortController() : null;
+      var timer = controller && window.setTimeout(function () {
+        controller.abort();
+      }, Math.max(seconds * 2, 10) * 1000);
+      inFlight = true;
+      fetch(url, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+        signal: controller ? controller.signal : undefined
+      })
         .then(function (response) {
           if (!response.ok) {
             throw new Error("HTTP " + response.status);
@@ -64,7 +76,11 @@
           }
           update(data);
         })
-        .catch(lost);
+        .catch(lost)
+        .then(function () {
+          inFlight = false;
+          window.clearTimeout(timer);
+        });
     }
 
     window.setInterval(refresh, seconds * 1000);
@@ -85,6 +101,19 @@
       });
     });
   }
+
+  // Back to a page kept in the back/forward cache: its forms may be used again.
+  window.addEventListener("pageshow", function (event) {
+    if (!event.persisted) {
+      return;
+    }
+    document.querySelectorAll("form[data-submitted]").forEach(function (form) {
+      delete form.dataset.submitted;
+      form.querySelectorAll("button[type=submit]").forEach(function (button) {
+        button.disabled = false;
+      });
+    });
+  });
 
   document.addEventListener("DOMContentLoaded", function () {
     startLiveNumbers();

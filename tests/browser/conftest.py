@@ -19,6 +19,7 @@ from .support import (
     DESKTOP,
     INSTALL_HINT,
     MOUNT,
+    TIMEOUT,
     chromium_path,
     in_ci,
     stack_settings,
@@ -61,6 +62,7 @@ def browser(playwright: Playwright) -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     """A fresh desktop-sized page (own cookies), failing the test on any script error."""
     context = browser.new_context(viewport=DESKTOP)
+    context.set_default_timeout(TIMEOUT * 1000)  # patience, as everywhere in the e2e tests
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))

@@ -13,7 +13,7 @@ from pyramid_elasticjobs.devstack import DevStack
 from .support import PHONE, poll, wait_for_state
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page, Response
+    from playwright.sync_api import Page, Response, Route
 
 LIVE = "/live.json"
 
@@ -151,6 +151,25 @@ def test_the_page_says_when_it_has_lost_contact_with_the_server(
     assert "Lost contact" in banner.inner_text()
     stale = page.locator("[data-live].stale")
     assert stale.count() == page.locator("[data-live]").count() > 0
+
+
+def test_a_server_that_stops_answering_is_lost_contact_until_it_answers_again(
+    page: Page, stack: DevStack, dashboard: str
+) -> None:
+    """Requests held unanswered (a hung server): the banner shows, then goes with the answers."""
+    refreshes = Refreshes(page)
+    page.goto(dashboard + "/")
+    refreshes.wait(page, 1, "a first refresh")
+    banner = page.locator("[data-connection]")
+    held: list[Route] = []
+    page.route("**/live.json*", lambda route: held.append(route))  # accepted, never answered
+
+    banner.wait_for(state="visible")
+    assert held, "the page gave up on an unanswered request"
+    page.unroute("**/live.json*")  # the page itself aborted the held ones
+
+    banner.wait_for(state="hidden")
+    assert page.locator("[data-live].stale").count() == 0
 
 
 def test_refreshing_numbers_are_not_announced_as_a_live_region(
