@@ -12,11 +12,16 @@ from typing import Any
 
 from marshmallow import Schema, fields
 from pyramid.config import Configurator
+from pyramid.request import Request
 from pyramid.router import Router
+from pyramid.security import Allowed
 from pyramid.session import SignedCookieSessionFactory
 
 from pyramid_elasticjobs import JobContext, job
 
+#: The setting naming a signed-in operator (the screenshots): a security policy that
+#: grants that user everything, instead of the anonymous dashboard the tests use.
+OPERATOR_KEY = "browser.operator"
 #: Development only: the session cookie signs the CSRF token of the dashboard's forms.
 SESSION_SECRET = "browser-tests-session-secret-0123456789abcdef"
 
@@ -53,9 +58,33 @@ def steady(ctx: JobContext, n: int) -> None:
     """Succeed at once."""
 
 
+class OperatorPolicy:
+    """Everyone is the one operator, who may do everything (never outside a demo)."""
+
+    def __init__(self, userid: str) -> None:
+        self.userid = userid
+
+    def identity(self, request: Request) -> str:
+        return self.userid
+
+    def authenticated_userid(self, request: Request) -> str:
+        return self.userid
+
+    def permits(self, request: Request, context: Any, permission: str) -> Allowed:
+        return Allowed(f"{self.userid} may do everything")
+
+    def remember(self, request: Request, userid: Any, **kw: Any) -> list[tuple[str, str]]:
+        return []
+
+    def forget(self, request: Request, **kw: Any) -> list[tuple[str, str]]:
+        return []
+
+
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
     with Configurator(settings=settings) as config:
         config.set_session_factory(SignedCookieSessionFactory(SESSION_SECRET, secure=False))
+        if settings.get(OPERATOR_KEY):
+            config.set_security_policy(OperatorPolicy(settings[OPERATOR_KEY]))
         config.include("pyramid_elasticjobs")
         config.include("pyramid_elasticjobs.dashboard")
         config.scan("tests.browser.app")
