@@ -22,7 +22,7 @@ from tests.support import REGION, SECRET
 from . import app as browser_app
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Locator, Page
+    from playwright.sync_api import Locator, Page, ViewportSize
 
 __all__ = ["DAEMON_OPTIONS", "TIMEOUT", "wait_for"]
 
@@ -44,8 +44,8 @@ INSTALL_HINT = (
     f"(pip install -e '.[dev]'), or point {CHROMIUM_VARIABLE} at a Chromium binary; "
     "`playwright install` cannot download browsers here"
 )
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 375, "height": 740}
+DESKTOP: ViewportSize = {"width": 1280, "height": 900}
+PHONE: ViewportSize = {"width": 375, "height": 740}
 MOUNT = "/elasticjobs"
 #: Receives before SQS moves a message to the dead-letter queue: quick deaths for tests.
 MAX_RECEIVE_COUNT = 2
@@ -101,7 +101,8 @@ def wait_for_state(stack: DevStack, job_id: str, state: str, what: str) -> JobRe
         row = store.job(job_id)
         return row if row is not None and row.state == state else None
 
-    found: JobRecord = wait_for(probe, TIMEOUT, what)
+    found = wait_for(probe, TIMEOUT, what)
+    assert found is not None
     return found
 
 
@@ -118,6 +119,16 @@ def actions_taken(stack: DevStack, action: str) -> int:
 def poll(probe: Callable[[], Any], what: str) -> Any:
     """``wait_for`` with the tests' patience."""
     return wait_for(probe, TIMEOUT, what)
+
+
+def until(page: Page, condition: Callable[[], Any], what: str) -> Any:
+    """``poll`` while the page runs: its timers and fetches go on between the checks."""
+
+    def probe() -> Any:
+        page.wait_for_timeout(50)  # time.sleep would stop Playwright's event loop too
+        return condition()
+
+    return poll(probe, what)
 
 
 def dead_letter(page: Page, dashboard: str, job_id: str, queue: str = "billing") -> Locator:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyramid_elasticjobs.devstack import DevStack
 
-from .support import actions_taken, dead_letter, poll, wait_for_state
+from .support import actions_taken, dead_letter, until, wait_for_state
 
 if TYPE_CHECKING:
     from playwright.sync_api import Locator, Page, Route
@@ -40,7 +40,7 @@ def click_twice_while_the_first_is_in_flight(page: Page, button: Locator) -> lis
     assert box is not None, "the button is not on screen"
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     page.mouse.click(x, y)
-    poll(lambda: page.wait_for_timeout(20) or held, "the first click's POST to be sent")
+    until(page, lambda: held, "the first click's POST to be sent")
     page.mouse.click(x, y)  # the mouse: locators would wait for the pending navigation
     page.wait_for_timeout(200)  # let a second submission (if any) leave the page
     releasing = True

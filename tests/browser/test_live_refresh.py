@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from pyramid_elasticjobs.devstack import DevStack
 
-from .support import PHONE, poll, wait_for_state
+from .support import PHONE, until, wait_for_state
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page, Response, Route
@@ -32,7 +32,7 @@ class Refreshes:
     def wait(self, page: Page, more: int, what: str) -> None:
         """Let the page run until it has fetched ``more`` fresh sets of numbers."""
         target = self.count + more
-        poll(lambda: page.wait_for_timeout(50) or self.count >= target, what)
+        until(page, lambda: self.count >= target, what)
 
 
 def run_welcome_emails(stack: DevStack, jobs: Any, first: int, count: int) -> None:
@@ -63,8 +63,9 @@ def test_a_text_selection_survives_refreshes_that_change_the_numbers(
     assert "send_welcome_email" in selected
 
     run_welcome_emails(stack, jobs, 1, 2)
-    poll(
-        lambda: page.wait_for_timeout(50) or card(page, "succeeded") == "3",
+    until(
+        page,
+        lambda: card(page, "succeeded") == "3",
         "the succeeded card to show 3",
     )
     refreshes.wait(page, 2, "two more refreshes")
@@ -73,8 +74,9 @@ def test_a_text_selection_survives_refreshes_that_change_the_numbers(
     assert row.evaluate("row => document.getSelection().containsNode(row, true)")
     page.evaluate("document.getSelection().removeAllRanges()")
     succeeded = row.locator("td").nth(1)  # the columns follow the cards: enqueued, succeeded
-    poll(
-        lambda: page.wait_for_timeout(50) or succeeded.inner_text() == "3",
+    until(
+        page,
+        lambda: succeeded.inner_text() == "3",
         "the row's numbers to catch up once nothing is selected",
     )
 
@@ -93,8 +95,9 @@ def test_the_scroll_position_survives_refreshes_at_phone_width(
     scrolled = page.evaluate("window.scrollY")
 
     run_welcome_emails(stack, jobs, 1, 2)
-    poll(
-        lambda: page.wait_for_timeout(50) or card(page, "succeeded") == "3",
+    until(
+        page,
+        lambda: card(page, "succeeded") == "3",
         "the succeeded card to show 3",
     )
     refreshes.wait(page, 2, "two more refreshes")
@@ -124,8 +127,9 @@ def test_a_form_being_filled_in_keeps_its_values_through_refreshes(
     note.focus()
 
     run_welcome_emails(stack, jobs, 1, 2)
-    poll(
-        lambda: page.wait_for_timeout(50) or card(page, "succeeded") == "3",
+    until(
+        page,
+        lambda: card(page, "succeeded") == "3",
         "the succeeded card to show 3",
     )
     refreshes.wait(page, 2, "two more refreshes")
