@@ -246,6 +246,22 @@ class Outage:
             self.proxy.close()
 
 
+@contextlib.contextmanager
+def log_locked(engine: Engine) -> Iterator[None]:
+    """Hold a lock that every write of the audit log waits for (a migration, an operator's
+    long transaction): the jobs table locked on PostgreSQL, the database file on SQLite."""
+    with engine.connect() as connection:
+        if engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("BEGIN IMMEDIATE")
+        else:
+            connection.begin()
+            connection.execute(text("LOCK TABLE elasticjobs_jobs IN EXCLUSIVE MODE"))
+        try:
+            yield
+        finally:
+            connection.rollback()
+
+
 def unreachable_url(database_url: str, tmp_path: Path) -> str:
     """Where no audit database can be reached: a port nobody listens on, or a SQLite file in
     a directory that does not exist."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -19,12 +20,15 @@ from tests.support import make_envelope
 from .support import (
     Outage,
     count_rows,
+    log_locked,
     periodic_headers,
     signed_delivery,
     unreachable_url,
 )
 
 STORE_LOGGER = "pyramid_elasticjobs.audit.store"
+#: Not a limit on speed: how long a test waits before it stops waiting on a job that hangs.
+HANG_GUARD_SECONDS = 120
 
 
 def _burst(app: Any, names: list[str], sent: datetime | None = None) -> list[tuple[int, Any]]:
@@ -172,3 +176,35 @@ def test_unreachable_database_does_not_block_unique_jobs(
     )
     assert _burst(app, ["charge", "charge"]) == [(200, "succeeded")] * 2
     assert len(audit_runs) == 2
+
+
+def test_a_locked_log_does_not_hold_up_jobs(
+    make_audit_app: Callable[..., Any],
+    database: Engine,
+    database_url: str,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A write queued behind someone's lock gives up (SQLite's busy timeout, PostgreSQL's
+    lock_timeout): the job answers while the lock is still held, and recording resumes."""
+    app = make_audit_app(database_url, **{"elasticjobs.audit.pause_seconds": "0"})
+    answered = threading.Event()
+    answers: list[tuple[int, Any]] = []
+    released_by_guard = threading.Event()
+
+    def deliver() -> None:
+        answers.extend(_burst(app, ["noop"]))
+        answered.set()
+
+    with caplog.at_level(logging.INFO), log_locked(database):
+        worker = threading.Thread(target=deliver)
+        worker.start()
+        # Only a guard against hanging for ever: the lock goes when the job answered.
+        if not answered.wait(HANG_GUARD_SECONDS):
+            released_by_guard.set()
+    worker.join()
+    assert not released_by_guard.is_set(), "the job waited for the lock on the audit log"
+    assert answers == [(200, "succeeded")]
+    assert len(_store_errors(caplog)) == 1
+    assert _burst(app, ["noop"]) == [(200, "succeeded")]
+    assert count_rows(database, JobRecord) == 1
+    assert len(_resumed(caplog)) == 1
