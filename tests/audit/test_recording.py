@@ -9,12 +9,24 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, select
 from webtest import TestApp
 
 from pyramid_elasticjobs import get_client
-from pyramid_elasticjobs.audit.models import AttemptRecord, JobRecord
-from pyramid_elasticjobs.audit.store import AuditStore
+from pyramid_elasticjobs.audit.models import (
+    ActionRecord,
+    AttemptRecord,
+    DeadLetterRecord,
+    JobRecord,
+    JobState,
+    Outcome,
+)
+from pyramid_elasticjobs.audit.store import (
+    MAX_TRACEBACK_CHARS,
+    AttemptFacts,
+    AuditStore,
+    JobFacts,
+)
 from tests.support import make_envelope, receive
 
 from .support import (
@@ -367,3 +379,61 @@ def test_delivery_through_the_real_protocol_headers(audit_app: Any, store: Audit
         "/", body, headers=headers, extra_environ={"REMOTE_ADDR": "127.0.0.1"}, status=200
     )
     assert _only_attempt(store, envelope.job_id).receive_count == 4
+
+
+def test_dead_letter_snapshots_keep_first_seen_and_take_the_action(
+    store: AuditStore, database: Engine
+) -> None:
+    """A dead letter seen twice is one row (first seen kept, last seen and count updated); an
+    operator's action on it is recorded and marks the snapshot."""
+    seen = {
+        "dead_letter_queue": "default-dead",
+        "message_id": "m-1",
+        "source_queue": "default",
+        "job_id": "j-1",
+        "body": '{"name": "explode"}',
+        "attributes": {"ElasticJobs-Name": "explode"},
+    }
+    store.dead_letter_seen(**seen, receive_count=10)
+    store.dead_letter_seen(**seen, receive_count=11)
+    store.action_taken(
+        actor="ops@example.com",
+        action="redriven",
+        queue="default-dead",
+        job_id="j-1",
+        message_id="m-1",
+        detail={"to": "default"},
+    )
+    with database.connect() as connection:
+        [letter] = connection.execute(select(DeadLetterRecord)).all()
+        [action] = connection.execute(select(ActionRecord)).all()
+    assert letter.receive_count == 11
+    assert letter.first_seen_at < letter.last_seen_at
+    assert letter.attributes == {"ElasticJobs-Name": "explode"}
+    assert (letter.action, letter.action_by) == ("redriven", "ops@example.com")
+    assert letter.action_at == action.at
+    assert (action.actor, action.action, action.job_id) == ("ops@example.com", "redriven", "j-1")
+    assert action.detail == {"to": "default"}
+
+
+def test_long_tracebacks_are_cut_in_the_middle(
+    audit_app: Any, store: AuditStore, make_queue: Callable[..., str], deliver: Any
+) -> None:
+    """A huge traceback keeps its start and its end (the raise), and says how much was cut."""
+    handle = get_client(audit_app.registry).enqueue("sign_in", user="x" * 60_000, password="p")
+    deliver(audit_app, make_queue("default"), status=200)
+    job = store.job(handle.job_id)
+    assert job is not None
+    assert job.state == "succeeded"  # the long argument itself is stored whole
+    error = RuntimeError("y" * 60_000)
+    facts = JobFacts(handle.job_id, "sign_in", "default", None, None, None, None)
+    now = datetime.now(UTC)
+    store.attempt_ended(
+        facts, AttemptFacts(2, now, now, 0.0, Outcome.FAILED, 500, error), JobState.FAILED
+    )
+    attempt = store.attempts(handle.job_id)[-1]
+    assert attempt.traceback is not None
+    assert len(attempt.traceback) < MAX_TRACEBACK_CHARS + 100
+    assert "characters cut" in attempt.traceback
+    assert attempt.traceback.startswith("RuntimeError: yyy")
+    assert attempt.traceback.rstrip().endswith("yyy")
