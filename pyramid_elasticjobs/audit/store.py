@@ -33,6 +33,7 @@ from .models import (
     PeriodicRunRecord,
     RollupRecord,
 )
+from .statements import WriteStatements
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -95,41 +96,24 @@ class AuditStore:
         self._lost = 0
         self._lock = threading.Lock()
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
+        self._statements = WriteStatements.for_dialect(engine.dialect.name)
 
     # -- recording ------------------------------------------------------------------
 
     def job_enqueued(self, job: JobFacts) -> None:
         now = _now()
+        row = {**_job_row(job, JobState.ENQUEUED, now), **_NO_END, "attempts": 0}
 
         def write(connection: Connection) -> None:
-            connection.execute(
-                self._insert(JobRecord)
-                .values(**_job_row(job, JobState.ENQUEUED, now), attempts=0)
-                .on_conflict_do_nothing(index_elements=["job_id"])
-            )
-            self._count(connection, now, job, Outcome.ENQUEUED)
+            connection.execute(self._statements.enqueue_job, row)
+            connection.execute(self._statements.count, _rollup(now, job, Outcome.ENQUEUED))
 
         self._write(write)
 
     def attempt_started(self, job: JobFacts) -> None:
         now = _now()
-        row = _job_row(job, JobState.RUNNING, now)
-
-        def write(connection: Connection) -> None:
-            statement = self._insert(JobRecord).values(**row, attempts=1)
-            connection.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["job_id"],
-                    set_={
-                        "state": JobState.RUNNING.value,
-                        "attempts": JobRecord.attempts + 1,
-                        "updated_at": now,
-                        "message_id": statement.excluded.message_id,
-                    },
-                )
-            )
-
-        self._write(write)
+        row = {**_job_row(job, JobState.RUNNING, now), **_NO_END, "attempts": 1}
+        self._write(lambda connection: connection.execute(self._statements.start_job, row))
 
     def attempt_ended(
         self,
@@ -143,68 +127,62 @@ class AuditStore:
         error = attempt.error
         error_class = _qualified_name(error) if error is not None else None
         error_text = f"{error_class}: {error}" if error is not None else attempt.reason
-        finished = now if state in _TERMINAL else None
-
-        def write(connection: Connection) -> None:
-            connection.execute(
-                self._insert(AttemptRecord).values(
-                    _fitted(
-                        AttemptRecord,
-                        {
-                            "job_id": job.job_id,
-                            "message_id": job.message_id,
-                            "receive_count": attempt.receive_count,
-                            "started_at": attempt.started_at,
-                            "finished_at": now,
-                            "duration": attempt.duration,
-                            "outcome": attempt.outcome.value,
-                            "status": attempt.status,
-                            "exception_class": error_class,
-                            "exception_message": (
-                                str(error) if error is not None else attempt.reason
-                            ),
-                            "traceback": _traceback(error),
-                            "host": _HOST,
-                            "pid": os.getpid(),
-                        },
-                    )
-                )
-            )
-            changes: dict[str, Any] = {"state": state.value, "updated_at": now}
-            if finished is not None:
-                changes["finished_at"] = finished
-            if error_text is not None:
-                changes["last_error_class"] = error_class or attempt.outcome.value
-                changes["last_error"] = error_text
-            changes = _fitted(JobRecord, changes)
+        attempt_row = _fitted(
+            AttemptRecord,
+            {
+                "job_id": job.job_id,
+                "message_id": job.message_id,
+                "receive_count": attempt.receive_count,
+                "started_at": attempt.started_at,
+                "finished_at": now,
+                "duration": attempt.duration,
+                "outcome": attempt.outcome.value,
+                "status": attempt.status,
+                "exception_class": error_class,
+                "exception_message": str(error) if error is not None else attempt.reason,
+                "traceback": _traceback(error),
+                "host": _HOST,
+                "pid": os.getpid(),
+            },
+        )
+        job_row = {
+            **_job_row(job, state, now),
             # A job first seen here: its start went unrecorded (a run counts one attempt),
             # or it never ran (a refusal or a duplicate counts none).
-            runs = 1 if attempt.outcome in _RUNS else 0
-            statement = self._insert(JobRecord).values(
-                {**_job_row(job, state, now), "attempts": runs, **changes}
-            )
-            connection.execute(
-                statement.on_conflict_do_update(index_elements=["job_id"], set_=changes)
-            )
-            self._count(connection, now, job, attempt.outcome)
-            if state is JobState.DEAD:
-                self._count(connection, now, job, Outcome.DEAD)
+            "attempts": 1 if attempt.outcome in _RUNS else 0,
+            **_fitted(
+                JobRecord,
+                {
+                    "finished_at": now if state in _TERMINAL else None,
+                    "last_error_class": (
+                        (error_class or attempt.outcome.value) if error_text else None
+                    ),
+                    "last_error": error_text,
+                },
+            ),
+        }
+        counts = [_rollup(now, job, attempt.outcome)]
+        if state is JobState.DEAD:
+            counts.append(_rollup(now, job, Outcome.DEAD))
+
+        def write(connection: Connection) -> None:
+            statements = self._statements
+            connection.execute(statements.add_attempt, attempt_row)
+            connection.execute(statements.end_job, job_row)
+            connection.execute(statements.count, counts)
             if periodic_run is not None:
                 task, scheduled_at = periodic_run
                 connection.execute(
-                    self._insert(PeriodicRunRecord)
-                    .values(
-                        _fitted(
-                            PeriodicRunRecord,
-                            {
-                                "task": task,
-                                "scheduled_at": scheduled_at,
-                                "job_id": job.job_id,
-                                "succeeded_at": now,
-                            },
-                        )
-                    )
-                    .on_conflict_do_nothing(index_elements=["task", "scheduled_at"])
+                    statements.periodic_run,
+                    _fitted(
+                        PeriodicRunRecord,
+                        {
+                            "task": task,
+                            "scheduled_at": scheduled_at,
+                            "job_id": job.job_id,
+                            "succeeded_at": now,
+                        },
+                    ),
                 )
 
         self._write(write)
@@ -215,18 +193,8 @@ class AuditStore:
         Recorded even when its enqueue was not (enqueued by another app, or before the
         audit log was on).
         """
-        now = _now()
-        changes = _fitted(
-            JobRecord,
-            {"state": JobState.ENQUEUED.value, "message_id": job.message_id, "updated_at": now},
-        )
-        self._write(
-            lambda connection: connection.execute(
-                self._insert(JobRecord)
-                .values(**_job_row(job, JobState.ENQUEUED, now), attempts=0)
-                .on_conflict_do_update(index_elements=["job_id"], set_=changes)
-            )
-        )
+        row = {**_job_row(job, JobState.ENQUEUED, _now()), **_NO_END, "attempts": 0}
+        self._write(lambda connection: connection.execute(self._statements.reschedule_job, row))
 
     def dead_letter_seen(
         self,
@@ -443,28 +411,6 @@ class AuditStore:
 
     # -- the guard around every write -----------------------------------------------
 
-    def _count(
-        self, connection: Connection, now: datetime, job: JobFacts, outcome: Outcome
-    ) -> None:
-        statement = self._insert(RollupRecord).values(
-            _fitted(
-                RollupRecord,
-                {
-                    "hour": now.replace(minute=0, second=0, microsecond=0),
-                    "name": job.name,
-                    "queue": job.queue,
-                    "outcome": outcome.value,
-                    "count": 1,
-                },
-            )
-        )
-        connection.execute(
-            statement.on_conflict_do_update(
-                index_elements=["hour", "name", "queue", "outcome"],
-                set_={"count": RollupRecord.count + 1},
-            )
-        )
-
     def _write(self, operation: Callable[[Connection], Any]) -> None:
         if time.monotonic() < self._paused_until:
             with self._lock:
@@ -529,6 +475,24 @@ _HOST = socket.gethostname()[:255]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: The end-of-job columns of a row that does not end the job (every row of one statement
+#: must have the same keys).
+_NO_END = {"finished_at": None, "last_error_class": None, "last_error": None}
+
+
+def _rollup(now: datetime, job: JobFacts, outcome: Outcome) -> dict[str, Any]:
+    return _fitted(
+        RollupRecord,
+        {
+            "hour": now.replace(minute=0, second=0, microsecond=0),
+            "name": job.name,
+            "queue": job.queue,
+            "outcome": outcome.value,
+            "count": 1,
+        },
+    )
 
 
 def _job_row(job: JobFacts, state: JobState, now: datetime) -> dict[str, Any]:
