@@ -16,7 +16,10 @@ if TYPE_CHECKING:
 
 
 def queries(request: Request) -> AuditQueries:
-    return AuditQueries(get_audit_store(request.registry).engine)
+    """The audit log's queries, once every job event recorded so far is written."""
+    store = get_audit_store(request.registry)
+    store.flush()
+    return AuditQueries(store.engine)
 
 
 def actor(request: Request) -> str:

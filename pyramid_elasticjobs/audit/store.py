@@ -34,6 +34,7 @@ from .models import (
     RollupRecord,
 )
 from .statements import WriteStatements
+from .writer import Write, WriteBehind, batches
 
 if TYPE_CHECKING:
     from pyramid.registry import Registry
@@ -97,23 +98,26 @@ class AuditStore:
         self._lock = threading.Lock()
         self._insert = postgresql.insert if engine.dialect.name == "postgresql" else sqlite.insert
         self._statements = WriteStatements.for_dialect(engine.dialect.name)
+        # Job events are written behind, in batches; operator actions and reads are not.
+        self._writer = WriteBehind(self._write_batch)
 
     # -- recording ------------------------------------------------------------------
 
     def job_enqueued(self, job: JobFacts) -> None:
         now = _now()
         row = {**_job_row(job, JobState.ENQUEUED, now), **_NO_END, "attempts": 0}
-
-        def write(connection: Connection) -> None:
-            connection.execute(self._statements.enqueue_job, row)
-            connection.execute(self._statements.count, _rollup(now, job, Outcome.ENQUEUED))
-
-        self._write(write)
+        statements = self._statements
+        self._submit(
+            [
+                Write(statements.enqueue_job, _ENQUEUE, job.job_id, row),
+                Write(statements.count, _COUNT, job.job_id, _rollup(now, job, Outcome.ENQUEUED)),
+            ]
+        )
 
     def attempt_started(self, job: JobFacts) -> None:
         now = _now()
         row = {**_job_row(job, JobState.RUNNING, now), **_NO_END, "attempts": 1}
-        self._write(lambda connection: connection.execute(self._statements.start_job, row))
+        self._submit([Write(self._statements.start_job, _START, job.job_id, row)])
 
     def attempt_ended(
         self,
@@ -161,31 +165,26 @@ class AuditStore:
                 },
             ),
         }
-        counts = [_rollup(now, job, attempt.outcome)]
+        statements, job_id = self._statements, job.job_id
+        writes = [
+            Write(statements.add_attempt, _ATTEMPT, job_id, attempt_row),
+            Write(statements.end_job, _END, job_id, job_row),
+            Write(statements.count, _COUNT, job_id, _rollup(now, job, attempt.outcome)),
+        ]
         if state is JobState.DEAD:
-            counts.append(_rollup(now, job, Outcome.DEAD))
-
-        def write(connection: Connection) -> None:
-            statements = self._statements
-            connection.execute(statements.add_attempt, attempt_row)
-            connection.execute(statements.end_job, job_row)
-            connection.execute(statements.count, counts)
-            if periodic_run is not None:
-                task, scheduled_at = periodic_run
-                connection.execute(
-                    statements.periodic_run,
-                    _fitted(
-                        PeriodicRunRecord,
-                        {
-                            "task": task,
-                            "scheduled_at": scheduled_at,
-                            "job_id": job.job_id,
-                            "succeeded_at": now,
-                        },
-                    ),
-                )
-
-        self._write(write)
+            writes.append(Write(statements.count, _COUNT, job_id, _rollup(now, job, Outcome.DEAD)))
+        if periodic_run is not None:
+            task, scheduled_at = periodic_run
+            run = {
+                "task": task,
+                "scheduled_at": scheduled_at,
+                "job_id": job_id,
+                "succeeded_at": now,
+            }
+            writes.append(
+                Write(statements.periodic_run, _PERIODIC, job_id, _fitted(PeriodicRunRecord, run))
+            )
+        self._submit(writes)
 
     def job_rescheduled(self, job: JobFacts) -> None:
         """An early job went back to SQS as a new message (``job.message_id``).
@@ -194,7 +193,11 @@ class AuditStore:
         audit log was on).
         """
         row = {**_job_row(job, JobState.ENQUEUED, _now()), **_NO_END, "attempts": 0}
-        self._write(lambda connection: connection.execute(self._statements.reschedule_job, row))
+        self._submit([Write(self._statements.reschedule_job, _RESCHEDULE, job.job_id, row)])
+
+    def flush(self) -> None:
+        """Wait until every job event recorded so far is written (or has failed to be)."""
+        self._writer.flush()
 
     def dead_letter_seen(
         self,
@@ -283,6 +286,7 @@ class AuditStore:
 
         Unlike recording, this raises: the operator must learn that it did not happen.
         """
+        self.flush()
         now = _now()
         with self.engine.begin() as connection:
             # Only jobs still failing: one that succeeded meanwhile is left alone.
@@ -324,6 +328,7 @@ class AuditStore:
     # -- the ledger (pyramid_elasticjobs.ledger.Ledger) -----------------------------
 
     def has_succeeded(self, job_id: str) -> bool:
+        self.flush()
         state = self._read(
             lambda connection: connection.scalar(
                 select(JobRecord.state).where(JobRecord.job_id == job_id)
@@ -333,6 +338,7 @@ class AuditStore:
         return state == JobState.SUCCEEDED.value
 
     def periodic_run_succeeded(self, task: str, scheduled_at: datetime) -> bool:
+        self.flush()
         found = self._read(
             lambda connection: connection.scalar(
                 select(PeriodicRunRecord.job_id).where(
@@ -346,11 +352,13 @@ class AuditStore:
     # -- reading --------------------------------------------------------------------
 
     def job(self, job_id: str) -> JobRecord | None:
+        self.flush()
         with self.engine.connect() as connection:
             row = connection.execute(select(JobRecord).where(JobRecord.job_id == job_id)).first()
         return JobRecord(**row._asdict()) if row is not None else None
 
     def attempts(self, job_id: str) -> list[AttemptRecord]:
+        self.flush()
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(AttemptRecord)
@@ -361,6 +369,7 @@ class AuditStore:
 
     def recent_jobs(self, limit: int = 20) -> list[JobRecord]:
         """The most recently recorded jobs, newest first."""
+        self.flush()
         with self.engine.connect() as connection:
             rows = connection.execute(
                 select(JobRecord)
@@ -371,6 +380,7 @@ class AuditStore:
 
     def counts(self, since: datetime) -> dict[str, int]:
         """Outcomes since ``since`` (rounded down to the hour), from the rollups alone."""
+        self.flush()
         start = since.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
         with self.engine.connect() as connection:
             rows = connection.execute(
@@ -388,6 +398,7 @@ class AuditStore:
         Yields the number of rows each batch deleted, so a caller can show progress;
         finished jobs go with their attempts, unfinished ones are kept.
         """
+        self.flush()
         for table, moment, keys in _PRUNABLE:
             # A composite key is compared as a row value against a select of its columns
             # (a select of tuple_() would be one column, which SQLite refuses).
@@ -402,6 +413,7 @@ class AuditStore:
 
     def prunable(self, before: datetime) -> int:
         """How many rows :meth:`prune` would delete (for a progress bar's total)."""
+        self.flush()
         with self.engine.connect() as connection:
             return sum(
                 connection.scalar(select(func.count()).select_from(table).where(moment < before))
@@ -411,16 +423,33 @@ class AuditStore:
 
     # -- the guard around every write -----------------------------------------------
 
-    def _write(self, operation: Callable[[Connection], Any]) -> None:
+    def _submit(self, writes: list[Write]) -> None:
         if time.monotonic() < self._paused_until:
             with self._lock:
                 self._lost += 1
+            return
+        self._writer.submit(writes)
+
+    def _write_batch(self, writes: Sequence[Write]) -> None:
+        """Many events in one transaction: one multi-row statement per kind of row."""
+
+        def write(connection: Connection) -> None:
+            for part in batches(writes):
+                for statement, rows in _grouped(part):
+                    connection.execute(statement, rows)
+
+        self._write(write, events=len(writes))
+
+    def _write(self, operation: Callable[[Connection], Any], events: int = 1) -> None:
+        if time.monotonic() < self._paused_until:
+            with self._lock:
+                self._lost += events
             return
         try:
             with self.engine.begin() as connection:
                 operation(connection)
         except SQLAlchemyError as error:
-            self._failed(error)
+            self._failed(error, events)
             return
         if self._lost:
             self._resumed()
@@ -435,10 +464,10 @@ class AuditStore:
             self._failed(error)
             return fallback
 
-    def _failed(self, error: SQLAlchemyError) -> None:
+    def _failed(self, error: SQLAlchemyError, events: int = 1) -> None:
         with self._lock:
             first = self._lost == 0
-            self._lost += 1
+            self._lost += events
             self._paused_until = time.monotonic() + self._pause_seconds
         if first:
             # Once per burst: a dead database would otherwise log once per job.
@@ -475,6 +504,33 @@ _HOST = socket.gethostname()[:255]
 
 def _now() -> datetime:
     return datetime.now(UTC)
+
+
+#: The order in which one batch writes each kind of row (a job's enqueue before its start,
+#: its start before its end).
+_ENQUEUE, _RESCHEDULE, _START, _ATTEMPT, _END, _COUNT, _PERIODIC = range(7)
+
+
+def _grouped(writes: Sequence[Write]) -> list[tuple[Any, list[dict[str, Any]]]]:
+    """Consecutive rows of one statement together; an hour's counts summed into one row."""
+    groups: list[tuple[Any, list[dict[str, Any]]]] = []
+    counts: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for write in writes:
+        if write.rank == _COUNT:
+            row = write.params
+            key = (row["hour"], row["name"], row["queue"], row["outcome"])
+            if key in counts:
+                counts[key]["count"] += row["count"]
+                continue
+            row = counts[key] = dict(row)
+            params = row
+        else:
+            params = write.params
+        if groups and groups[-1][0] is write.statement:
+            groups[-1][1].append(params)
+        else:
+            groups.append((write.statement, [params]))
+    return groups
 
 
 #: The end-of-job columns of a row that does not end the job (every row of one statement

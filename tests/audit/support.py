@@ -28,6 +28,7 @@ from pyramid_elasticjobs.audit.models import (
     JobRecord,
     RollupRecord,
 )
+from pyramid_elasticjobs.audit.writer import flush_all
 from pyramid_elasticjobs.daemon.headers import daemon_headers
 from pyramid_elasticjobs.envelope import Envelope
 from pyramid_elasticjobs.runtime import get_runtime
@@ -104,12 +105,14 @@ def table_names(engine: Engine) -> set[str]:
 
 
 def count_rows(engine: Engine, model: Any) -> int:
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         return int(connection.scalar(select(func.count()).select_from(model)) or 0)
 
 
 def rollup_totals(engine: Engine) -> dict[str, int]:
     """Every rollup count, summed per outcome."""
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         rows = connection.execute(
             select(RollupRecord.outcome, func.sum(RollupRecord.count)).group_by(
@@ -121,12 +124,14 @@ def rollup_totals(engine: Engine) -> dict[str, int]:
 
 def attempts_per_job(engine: Engine) -> dict[str, int]:
     """The ``attempts`` column of every job row."""
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         rows = connection.execute(select(JobRecord.job_id, JobRecord.attempts)).all()
     return {job_id: int(attempts) for job_id, attempts in rows}
 
 
 def attempt_rows_per_job(engine: Engine) -> dict[str, int]:
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         rows = connection.execute(
             select(AttemptRecord.job_id, func.count()).group_by(AttemptRecord.job_id)
@@ -250,6 +255,7 @@ class Outage:
 def log_locked(engine: Engine) -> Iterator[None]:
     """Hold a lock that every write of the audit log waits for (a migration, an operator's
     long transaction): the jobs table locked on PostgreSQL, the database file on SQLite."""
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         if engine.dialect.name == "sqlite":
             connection.exec_driver_sql("BEGIN IMMEDIATE")

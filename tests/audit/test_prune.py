@@ -15,6 +15,7 @@ from pyramid_elasticjobs.audit.models import (
     PeriodicRunRecord,
 )
 from pyramid_elasticjobs.audit.store import AttemptFacts, AuditStore, JobFacts
+from pyramid_elasticjobs.audit.writer import flush_all
 
 from .support import count_rows
 
@@ -55,6 +56,7 @@ def _seed(store: AuditStore) -> None:
 
 
 def _job_ids(engine: Engine) -> set[str]:
+    flush_all()  # job events are written behind
     with engine.connect() as connection:
         return set(connection.scalars(select(JobRecord.job_id)))
 
@@ -75,6 +77,7 @@ def test_prune_deletes_only_records_older_than_the_cut(store: AuditStore, databa
         "old-failed",
     }
     assert count_rows(database, AttemptRecord) == 4
+    flush_all()  # job events are written behind
     with database.connect() as connection:
         assert list(connection.scalars(select(PeriodicRunRecord.scheduled_at))) == [RECENT]
     assert store.prunable(CUT) == 0

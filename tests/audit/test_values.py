@@ -12,6 +12,7 @@ from webtest import TestApp
 
 from pyramid_elasticjobs.audit.models import JobRecord
 from pyramid_elasticjobs.audit.store import AuditStore, JobFacts
+from pyramid_elasticjobs.audit.writer import flush_all
 
 from .support import SERVER_ZONE, periodic_headers
 
@@ -36,6 +37,7 @@ def test_instants_come_back_as_aware_utc(store: AuditStore, database: Engine) ->
     """An instant given in any zone comes back as the same instant, in UTC (on PostgreSQL,
     with the session in another zone)."""
     if database.dialect.name == "postgresql":
+        flush_all()  # job events are written behind
         with database.connect() as connection:
             assert connection.scalar(text("SHOW timezone")) == SERVER_ZONE
     enqueued = datetime(2026, 3, 1, 0, 15, 30, 123456, tzinfo=INDIA)
@@ -56,6 +58,7 @@ def test_rollup_hours_are_utc_hours(store: AuditStore, database: Engine) -> None
     hour = datetime.now(UTC).replace(minute=0, second=0, microsecond=0)
     assert store.counts(hour) == {"enqueued": 1}
     assert store.counts(hour + timedelta(hours=1)) == {}
+    flush_all()  # job events are written behind
     with database.connect() as connection:
         [stored] = connection.scalars(text("SELECT hour FROM elasticjobs_rollups")).all()
     if isinstance(stored, str):  # SQLite keeps the UTC wall time as text
@@ -93,6 +96,7 @@ def test_arguments_not_stored_are_sql_null(store: AuditStore, database: Engine) 
     """Arguments of a job the app does not know are SQL NULL, not the JSON text 'null'."""
     store.job_enqueued(_facts("unknown", name="no_such_job", arguments=None))
     store.job_enqueued(_facts("known", arguments={}))
+    flush_all()  # job events are written behind
     with database.connect() as connection:
         missing = connection.scalars(
             select(JobRecord.job_id).where(JobRecord.arguments.is_(None))
