@@ -8,6 +8,7 @@ from pyramid.httpexceptions import HTTPSeeOther
 
 from pyramid_elasticjobs.audit import get_audit_store
 from pyramid_elasticjobs.audit.queries import AuditQueries
+from pyramid_elasticjobs.runtime import get_runtime
 
 from ..security import ROUTE_PREFIX
 
@@ -37,3 +38,16 @@ def see_other(request: Request, name: str, notice: str, **parts: object) -> HTTP
     query = dict(parts.pop("_query", {}) or {})  # type: ignore[call-overload]
     query["notice"] = notice
     return HTTPSeeOther(location=url(request, name, _query=query, **parts))
+
+
+def filter_choices(request: Request) -> tuple[list[str], list[str]]:
+    """The job names and queues the filters offer: this application's own.
+
+    From the registry and the settings, not the log: a DISTINCT over millions of rows (or
+    even over the rollups) on every page would cost more than the page itself.
+    """
+    runtime = get_runtime(request.registry)
+    context = request.registry["elasticjobs.dashboard.context"]
+    queue_names = {runtime.settings.default_queue, *context.settings.queues}
+    queue_names.update(definition.queue for definition in runtime.jobs if definition.queue)
+    return runtime.jobs.names(), sorted(queue_names)

@@ -17,7 +17,7 @@ from pyramid_elasticjobs.audit.queries import FAILED_STATES, JobFilter
 from .. import bulk
 from ..filters import PERIODS, job_filter, period, query_of
 from ..rendering import render
-from .common import actor, queries, see_other
+from .common import actor, filter_choices, queries, see_other
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -62,7 +62,7 @@ def selection(params: Mapping[str, str], now: datetime | None = None) -> Selecti
 def failures(request: Request) -> Response:
     chosen = selection(request.GET)
     audit = queries(request)
-    names, queue_names = audit.names_and_queues()
+    names, queue_names = filter_choices(request)
     jobs = audit.failing_jobs(chosen.filters, chosen.states, None, LISTED_JOBS).jobs
     return render(
         request,

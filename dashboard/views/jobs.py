@@ -12,7 +12,7 @@ from pyramid_elasticjobs.jobs import REDACTED
 
 from ..filters import STATES, cursor, job_filter, query_of
 from ..rendering import render
-from .common import actor, queries, see_other
+from .common import actor, filter_choices, queries, see_other
 
 if TYPE_CHECKING:
     from pyramid.request import Request
@@ -23,7 +23,7 @@ def job_list(request: Request) -> Response:
     filters = job_filter(request.GET)
     settings = request.registry["elasticjobs.dashboard.context"].settings
     page = queries(request).jobs(filters, cursor(request.GET), settings.page_size)
-    names, queue_names = queries(request).names_and_queues()
+    names, queue_names = filter_choices(request)
     return render(
         request,
         "jobs.jinja2",

@@ -118,10 +118,20 @@ def upgrade() -> None:
         batch_op.create_index("ix_elasticjobs_jobs_finished", ["finished_at"], unique=False)
         batch_op.create_index("ix_elasticjobs_jobs_message_id", ["message_id"], unique=False)
         batch_op.create_index(
-            "ix_elasticjobs_jobs_name_created", ["name", "created_at"], unique=False
+            "ix_elasticjobs_jobs_name_created", ["name", "created_at", "job_id"], unique=False
         )
         batch_op.create_index(
-            "ix_elasticjobs_jobs_state_created", ["state", "created_at"], unique=False
+            "ix_elasticjobs_jobs_state_created", ["state", "created_at", "job_id"], unique=False
+        )
+        batch_op.create_index(
+            "ix_elasticjobs_jobs_name_state_created",
+            ["name", "state", "created_at", "job_id"],
+            unique=False,
+        )
+        batch_op.create_index(
+            "ix_elasticjobs_jobs_error_created",
+            ["last_error_class", "created_at", "job_id"],
+            unique=False,
         )
 
     op.create_table(
@@ -158,6 +168,8 @@ def downgrade() -> None:
 
     op.drop_table("elasticjobs_periodic_runs")
     with op.batch_alter_table("elasticjobs_jobs", schema=None) as batch_op:
+        batch_op.drop_index("ix_elasticjobs_jobs_error_created")
+        batch_op.drop_index("ix_elasticjobs_jobs_name_state_created")
         batch_op.drop_index("ix_elasticjobs_jobs_state_created")
         batch_op.drop_index("ix_elasticjobs_jobs_name_created")
         batch_op.drop_index("ix_elasticjobs_jobs_message_id")

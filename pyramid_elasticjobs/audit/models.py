@@ -116,8 +116,12 @@ class JobRecord(Base):
 
     __table_args__ = (
         Index("ix_elasticjobs_jobs_created", "created_at", "job_id"),
-        Index("ix_elasticjobs_jobs_state_created", "state", "created_at"),
-        Index("ix_elasticjobs_jobs_name_created", "name", "created_at"),
+        # The jobs list's filters, each ending in its keyset order (created_at, job_id) so
+        # that a page is an index range, however deep.
+        Index("ix_elasticjobs_jobs_state_created", "state", "created_at", "job_id"),
+        Index("ix_elasticjobs_jobs_name_created", "name", "created_at", "job_id"),
+        Index("ix_elasticjobs_jobs_name_state_created", "name", "state", "created_at", "job_id"),
+        Index("ix_elasticjobs_jobs_error_created", "last_error_class", "created_at", "job_id"),
         Index("ix_elasticjobs_jobs_message_id", "message_id"),
         Index("ix_elasticjobs_jobs_finished", "finished_at"),
     )

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Engine, Select, and_, func, or_, select
+from sqlalchemy import Engine, Select, func, literal, or_, select, tuple_
 
 from .models import (
     ActionRecord,
@@ -119,13 +119,13 @@ class AuditQueries:
         """One page of jobs, newest first, after ``cursor``."""
         query = _filtered(select(JobRecord), filters)
         if cursor is not None:
+            # A row-value comparison: both databases read it as an index range, where the
+            # equivalent OR of two conditions walks the index from the newest row.
             query = query.where(
-                or_(
-                    JobRecord.created_at < cursor.created_at,
-                    and_(
-                        JobRecord.created_at == cursor.created_at,
-                        JobRecord.job_id < cursor.job_id,
-                    ),
+                tuple_(JobRecord.created_at, JobRecord.job_id)
+                < tuple_(
+                    literal(cursor.created_at, JobRecord.created_at.type),
+                    literal(cursor.job_id, JobRecord.job_id.type),
                 )
             )
         query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(
@@ -170,13 +170,6 @@ class AuditQueries:
                 by_hour = counts.by_hour.setdefault(hour, {})
                 by_hour[outcome] = by_hour.get(outcome, 0) + int(total)
         return counts
-
-    def names_and_queues(self) -> tuple[list[str], list[str]]:
-        """Every job name and queue the rollups know, for the filters' choices."""
-        with self.engine.connect() as connection:
-            names = connection.scalars(select(RollupRecord.name).distinct()).all()
-            queues = connection.scalars(select(RollupRecord.queue).distinct()).all()
-        return sorted(names), sorted(queues)
 
     def failure_groups(self, filters: JobFilter, limit: int = 100) -> list[FailureGroup]:
         """Failed, dead and rejected jobs grouped by name and exception class."""
@@ -253,13 +246,13 @@ class AuditQueries:
             JobRecord.state.in_(states)
         )
         if cursor is not None:
+            # A row-value comparison: both databases read it as an index range, where the
+            # equivalent OR of two conditions walks the index from the newest row.
             query = query.where(
-                or_(
-                    JobRecord.created_at < cursor.created_at,
-                    and_(
-                        JobRecord.created_at == cursor.created_at,
-                        JobRecord.job_id < cursor.job_id,
-                    ),
+                tuple_(JobRecord.created_at, JobRecord.job_id)
+                < tuple_(
+                    literal(cursor.created_at, JobRecord.created_at.type),
+                    literal(cursor.job_id, JobRecord.job_id.type),
                 )
             )
         query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(
