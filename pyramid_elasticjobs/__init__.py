@@ -99,4 +99,11 @@ def includeme(config: Configurator) -> None:
     config.action("elasticjobs.settings", register, order=PHASE1_CONFIG)
     # The audit log is a wing of its own (SQLAlchemy): only a configured URL brings it in.
     if audit_url(config.get_settings(), os.environ):
-        config.include("pyramid_elasticjobs.audit")
+        try:
+            config.include("pyramid_elasticjobs.audit")
+        except ModuleNotFoundError as error:
+            raise ConfigurationError(
+                f"elasticjobs.audit.url is set, but the audit log needs {error.name!r}: "
+                "pip install 'pyramid_elasticjobs[audit]' (and [postgresql] for PostgreSQL), "
+                "or unset elasticjobs.audit.url"
+            ) from None

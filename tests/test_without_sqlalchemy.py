@@ -80,8 +80,9 @@ def test_core_imports_and_runs_a_job_without_sqlalchemy() -> None:
     assert result.stdout.strip() == "ok"
 
 
-def test_the_check_can_fail() -> None:
-    """The same script fails when the audit log is switched on (it needs SQLAlchemy)."""
+def test_an_audit_url_without_sqlalchemy_says_what_to_install() -> None:
+    """The check can fail: with the audit log switched on, start-up stops with one line
+    naming the missing module and the extra to install."""
     script = SCRIPT.replace(
         '"elasticjobs.process_jobs": "true",',
         '"elasticjobs.process_jobs": "true", "elasticjobs.audit.url": "sqlite://",',
@@ -95,4 +96,6 @@ def test_the_check_can_fail() -> None:
         check=False,
     )
     assert result.returncode != 0
-    assert "sqlalchemy" in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert "the audit log needs 'sqlalchemy'" in last
+    assert "pip install 'pyramid_elasticjobs[audit]'" in last
