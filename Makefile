@@ -5,10 +5,12 @@ BIN := $(VENV)/bin
 
 .PHONY: run test bench clean
 
-$(BIN)/elasticjobs: pyproject.toml
+$(BIN)/elasticjobs: pyproject.toml examples/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	# The demo is a repository example, installed beside the library, never inside it.
+	$(BIN)/python -m pip install --quiet --no-deps -e examples
 	touch $@
 
 run: $(BIN)/elasticjobs

@@ -64,7 +64,8 @@ def _run_installed(installed: Path, cwd: Path, *arguments: str) -> str:
 
 
 def test_wheel_contains_subpackages_and_marker(wheel: Path) -> None:
-    """dashboard/ and migrations/ install as pyramid_elasticjobs.dashboard / .migrations."""
+    """dashboard/ and migrations/ install as pyramid_elasticjobs.dashboard / .migrations, with
+    the dashboard's templates and static files; the demo stays in the repository."""
     names = set(zipfile.ZipFile(wheel).namelist())
     for expected in (
         "pyramid_elasticjobs/__init__.py",
@@ -79,15 +80,18 @@ def test_wheel_contains_subpackages_and_marker(wheel: Path) -> None:
         "pyramid_elasticjobs/cli/__init__.py",
         "pyramid_elasticjobs/daemon/daemon.py",
         "pyramid_elasticjobs/devstack/stack.py",
-        "elasticjobs_demo/templates/home.jinja2",
-        "elasticjobs_demo/static/demo.css",
+        "pyramid_elasticjobs/deadletters/service.py",
+        "pyramid_elasticjobs/dashboard/templates/base.jinja2",
+        "pyramid_elasticjobs/dashboard/static/dashboard.js",
+        "pyramid_elasticjobs/dashboard/static/dashboard.css",
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
-    entry_points = next(n for n in names if n.endswith("entry_points.txt"))
-    assert (
-        "elasticjobs = pyramid_elasticjobs.cli:main"
-        in zipfile.ZipFile(wheel).read(entry_points).decode()
-    )
+    assert not [name for name in names if name.startswith("elasticjobs_demo/")]
+    entry_points = zipfile.ZipFile(wheel).read(
+        next(n for n in names if n.endswith("entry_points.txt"))
+    ).decode()
+    assert "elasticjobs = pyramid_elasticjobs.cli:main" in entry_points
+    assert "demo" not in entry_points
 
 
 def test_audit_and_migrations_resolve_from_the_installed_wheel(

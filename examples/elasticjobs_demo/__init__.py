@@ -17,7 +17,7 @@ SESSION_KEY = "elasticjobs_demo.session_secret"
 
 
 def main(global_config: dict[str, Any], **settings: Any) -> Router:
-    """The paste app factory (``use = egg:pyramid_elasticjobs#demo``)."""
+    """The paste app factory (``use = egg:elasticjobs-demo``)."""
     secret = str(settings.get(SESSION_KEY, "")).strip()
     if len(secret) < 32:
         raise ConfigurationError(
@@ -40,6 +40,8 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
         config.set_default_csrf_options(require_csrf=True)
         config.add_static_view("static", "elasticjobs_demo:static", cache_max_age=3600)
         config.include(".views")
+        # The operator's side: jobs, failures and dead letters, at /elasticjobs.
+        config.include("pyramid_elasticjobs.dashboard")
         config.scan(".jobs")
     router: Router = config.make_wsgi_app()
     return router
