@@ -84,19 +84,8 @@ class Counts:
 
 
 @dataclass(frozen=True, slots=True)
-class FailureGroup:
-    """Failed jobs of one name with one exception class, over the period."""
-
-    name: str
-    error_class: str
-    jobs: int
-    first_at: datetime
-    last_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
 class FailureBreakdown:
-    """A failure group with its jobs counted per state (failed, dead, rejected)."""
+    """Failed jobs of one name with one exception class, counted per state."""
 
     name: str
     error_class: str | None
@@ -117,26 +106,7 @@ class AuditQueries:
 
     def jobs(self, filters: JobFilter, cursor: Cursor | None, limit: int) -> JobPage:
         """One page of jobs, newest first, after ``cursor``."""
-        query = _filtered(select(JobRecord), filters)
-        if cursor is not None:
-            # A row-value comparison: both databases read it as an index range, where the
-            # equivalent OR of two conditions walks the index from the newest row.
-            query = query.where(
-                tuple_(JobRecord.created_at, JobRecord.job_id)
-                < tuple_(
-                    literal(cursor.created_at, JobRecord.created_at.type),
-                    literal(cursor.job_id, JobRecord.job_id.type),
-                )
-            )
-        query = query.order_by(JobRecord.created_at.desc(), JobRecord.job_id.desc()).limit(
-            limit + 1
-        )
-        with self.engine.connect() as connection:
-            rows = [JobRecord(**row._asdict()) for row in connection.execute(query)]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        last = rows[-1] if more and rows else None
-        return JobPage(rows, Cursor(last.created_at, last.job_id) if last else None)
+        return self._page(_filtered(select(JobRecord), filters), cursor, limit)
 
     def job(self, job_id: str) -> tuple[JobRecord | None, list[AttemptRecord]]:
         with self.engine.connect() as connection:
@@ -171,39 +141,9 @@ class AuditQueries:
                 by_hour[outcome] = by_hour.get(outcome, 0) + int(total)
         return counts
 
-    def failure_groups(self, filters: JobFilter, limit: int = 100) -> list[FailureGroup]:
-        """Failed, dead and rejected jobs grouped by name and exception class."""
-        states = (filters.state,) if filters.state in FAILED_STATES else FAILED_STATES
-        query = _filtered(
-            select(
-                JobRecord.name,
-                func.coalesce(JobRecord.last_error_class, "?"),
-                func.count(),
-                func.min(JobRecord.created_at),
-                func.max(JobRecord.created_at),
-            ),
-            JobFilter(
-                name=filters.name,
-                queue=filters.queue,
-                error_class=filters.error_class,
-                since=filters.since,
-                until=filters.until,
-            ),
-        ).where(JobRecord.state.in_(states))
-        query = (
-            query.group_by(JobRecord.name, JobRecord.last_error_class)
-            .order_by(func.count().desc())
-            .limit(limit)
-        )
-        with self.engine.connect() as connection:
-            return [
-                FailureGroup(name, error_class, int(jobs), first_at, last_at)
-                for name, error_class, jobs, first_at, last_at in connection.execute(query)
-            ]
-
     def failure_breakdown(self, filters: JobFilter, limit: int = 100) -> list[FailureBreakdown]:
-        """Like :meth:`failure_groups`, each group's jobs counted per state (for links to
-        the jobs list, whose state filter takes one state)."""
+        """Failed, dead and rejected jobs grouped by name and exception class, each group's
+        jobs counted per state (for links to the jobs list, whose state filter takes one)."""
         states = (filters.state,) if filters.state in FAILED_STATES else FAILED_STATES
         query = (
             _filtered(
@@ -245,6 +185,10 @@ class AuditQueries:
         query = _filtered(select(JobRecord), _without_state(filters)).where(
             JobRecord.state.in_(states)
         )
+        return self._page(query, cursor, limit)
+
+    def _page(self, query: Select[Any], cursor: Cursor | None, limit: int) -> JobPage:
+        """``limit`` jobs of ``query`` after ``cursor``, newest first, and the next cursor."""
         if cursor is not None:
             # A row-value comparison: both databases read it as an index range, where the
             # equivalent OR of two conditions walks the index from the newest row.
