@@ -738,6 +738,21 @@ def test_redrive_all_falls_back_to_checked_redrive_where_sqs_has_no_move_tasks(
     assert len(drain(sqs, urls.default)) == 2
 
 
+def test_an_endpoint_without_move_tasks_is_asked_once(
+    service: DeadLetters, default_dead: DeadLetterQueue, dlq_app: Any
+) -> None:
+    """moto answers move-task calls with a 500 (retried by botocore): one call, then known."""
+    calls: list[str] = []
+    client = get_runtime(dlq_app.registry).transport.client
+    client.meta.events.register(
+        "provide-client-params.sqs.ListMessageMoveTasks", lambda **_: calls.append("list")
+    )
+    assert service.move_tasks(default_dead) is None
+    assert service.move_tasks(default_dead) is None
+    assert DeadLetters(dlq_app.registry).move_tasks(default_dead) is None
+    assert calls == ["list"]
+
+
 def stubbed_queue(dlq_app: Any) -> DeadLetterQueue:
     arn = "arn:aws:sqs:us-east-1:123456789012:jobs-dead-letters"
     url = "https://sqs.us-east-1.amazonaws.com/123456789012/jobs-dead-letters"

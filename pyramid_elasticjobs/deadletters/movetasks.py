@@ -7,6 +7,7 @@ endpoint raises :class:`MoveTaskUnsupported`, and the caller redrives message by
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -84,31 +85,42 @@ def start(client: SQSClient, queue: DeadLetterQueue, max_per_second: int | None)
                 f"{max_per_second}; give a rate in that range, or none for SQS's own pace"
             )
         options["MaxNumberOfMessagesPerSecond"] = max_per_second
-    with _move_errors("StartMessageMoveTask", queue.name):
+    with _move_errors(client, "StartMessageMoveTask", queue.name):
         response = client.start_message_move_task(SourceArn=queue.arn, **options)
     return response["TaskHandle"]
 
 
 def list_tasks(client: SQSClient, queue: DeadLetterQueue) -> tuple[MoveTask, ...]:
     """The queue's recent move tasks (SQS keeps the last ten), newest first."""
-    with _move_errors("ListMessageMoveTasks", queue.name):
+    with _move_errors(client, "ListMessageMoveTasks", queue.name):
         response = client.list_message_move_tasks(SourceArn=queue.arn, MaxResults=10)
     return tuple(MoveTask.from_sqs(result) for result in response.get("Results", []))
 
 
 def cancel(client: SQSClient, queue: DeadLetterQueue, task_handle: str) -> int:
     """Stop a running task; how many messages it had moved (approximately)."""
-    with _move_errors("CancelMessageMoveTask", queue.name):
+    with _move_errors(client, "CancelMessageMoveTask", queue.name):
         response = client.cancel_message_move_task(TaskHandle=task_handle)
     return int(response.get("ApproximateNumberOfMessagesMoved", 0))
 
 
+#: Clients of endpoints found to have no move tasks: not asked again (moto answers each
+#: call with a 500 that botocore retries, and every dashboard page would pay for it).
+_WITHOUT_MOVE_TASKS: weakref.WeakKeyDictionary[Any, botocore.exceptions.ClientError] = (
+    weakref.WeakKeyDictionary()
+)
+
+
 @contextmanager
-def _move_errors(operation: str, queue: str) -> Iterator[None]:
+def _move_errors(client: SQSClient, operation: str, queue: str) -> Iterator[None]:
+    known = _WITHOUT_MOVE_TASKS.get(client)
+    if known is not None:
+        raise MoveTaskUnsupported(queue, known)
     try:
         yield
     except botocore.exceptions.ClientError as error:
         if _unsupported(error):
+            _WITHOUT_MOVE_TASKS[client] = error
             raise MoveTaskUnsupported(queue, error) from error
         raise MoveTaskError(
             f"SQS {operation} for {queue!r} failed: {error}; a queue runs one move task at a "
