@@ -28,7 +28,7 @@ def main(global_config: dict[str, Any], **settings: Any) -> Router:
     url = audit_url(settings, os.environ)
     if not url:
         raise ConfigurationError(
-            "the demo shows its activity from the audit log: set elasticjobs.audit.url (or "
+            "the demo's dashboard reads the audit log: set elasticjobs.audit.url (or "
             f"{AUDIT_URL_VARIABLE}), e.g. sqlite:///%(here)s/var/elasticjobs-audit.sqlite, "
             "with elasticjobs.audit.auto_upgrade = true to create its tables"
         )

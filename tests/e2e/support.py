@@ -150,8 +150,9 @@ class Browser:
         assert match, "the page has no CSRF token"
         return match.group(1)
 
-    def activity(self) -> dict[str, Any]:
-        document: dict[str, Any] = json.loads(self.get("/activity.json"))
+    def dashboard_numbers(self) -> dict[str, Any]:
+        """The dashboard's live numbers: totals per outcome, per job, and each queue's counts."""
+        document: dict[str, Any] = json.loads(self.get("/elasticjobs/live.json?period=1h"))
         return document
 
 

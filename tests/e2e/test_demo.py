@@ -13,6 +13,7 @@ import pytest
 from pyramid.paster import get_appsettings
 
 from pyramid_elasticjobs import JobRejected
+from pyramid_elasticjobs.audit import get_audit_store
 from pyramid_elasticjobs.devstack import DevStack
 from pyramid_elasticjobs.devstack.apps import paste_app_factory
 from tests.support import make_envelope
@@ -41,75 +42,82 @@ def browser(demo: DevStack) -> Browser:
     return Browser(demo.app_url)
 
 
-def test_the_page_offers_each_kind_of_job_and_shows_the_queues(
-    browser: Browser, queue_prefix: str
-) -> None:
-    """Five buttons, each a CSRF-protected POST form, and the queue with its DLQ."""
+def test_the_page_offers_each_kind_of_job_and_links_to_the_dashboard(browser: Browser) -> None:
+    """Five buttons, each a CSRF-protected POST form, and the dashboard one link away."""
     page = browser.get("/")
 
     assert len(re.findall(r'<form class="card" method="post"', page)) == 5
     assert len(re.findall(r'name="csrf_token" value="\w+"', page)) == 5
     for title in ("welcome email", "CRM", "slow report", "20 minutes", "invalid arguments"):
         assert title in page
-    assert f"{queue_prefix}default-dead-letters" in page
+    assert f'href="{browser.base_url}/elasticjobs/"' in page
+    assert "<h1>Overview" in browser.get("/elasticjobs/")
 
 
-def test_a_button_enqueues_its_job_and_the_activity_shows_it_succeed(browser: Browser) -> None:
-    """The welcome email button flashes the job id; the job then runs through the daemon."""
+def test_a_button_enqueues_its_job_and_the_dashboard_shows_it_succeed(
+    demo: DevStack, browser: Browser
+) -> None:
+    """The welcome email button flashes the job id with a link to it; the job then runs."""
     page = browser.post("/jobs/welcome")
 
     match = re.search(r"Enqueued send_welcome_email as (\w+)", page)
     assert match, page
-    wait_for(
-        lambda: any(
-            entry["kind"] == "succeeded" and entry["job_id"] == match.group(1)
-            for entry in browser.activity()["activity"]
-        ),
-        TIMEOUT,
-        "the welcome email to succeed",
-    )
+    job_id = match.group(1)
+    assert f"/elasticjobs/jobs/{job_id}" in page
+    store = get_audit_store(demo.registry)
+    wait_for(lambda: (job := store.job(job_id)) and job.state == "succeeded", TIMEOUT, "success")
+    assert "state-succeeded" in browser.get(f"/elasticjobs/jobs/{job_id}")
 
 
-def test_invalid_arguments_are_refused_with_each_field_error_shown(browser: Browser) -> None:
+def test_invalid_arguments_are_refused_with_each_field_error_shown(
+    demo: DevStack, browser: Browser
+) -> None:
     """The schema's errors come back on the page, field by field, and nothing is enqueued."""
     page = browser.post("/jobs/invalid")
 
     assert "Refused: send_welcome_email" in page
     assert re.search(r"<code>user_id</code>: Not a valid integer\.", page)
     assert re.search(r"<code>email</code>: Not a valid email address\.", page)
-    assert browser.activity()["activity"] == []
+    assert get_audit_store(demo.registry).recent_jobs() == []
 
 
-def test_the_always_failing_job_ends_in_the_dead_letter_queue(browser: Browser) -> None:
-    """After max_receive_count failures the DLQ's count on the page becomes 1."""
-    browser.post("/jobs/failing")
+def test_the_always_failing_job_ends_in_the_dead_letter_queue(
+    demo: DevStack, browser: Browser
+) -> None:
+    """After max_receive_count failures the dashboard counts one dead letter."""
+    page = browser.post("/jobs/failing")
+    job_id = re.search(r"Enqueued sync_to_crm as (\w+)", page)
+    assert job_id, page
 
     def dead_letters() -> int:
-        queues = browser.activity()["queues"]
-        return sum(queue["visible"] for queue in queues if queue["dead_letters"])
+        return sum(queue["dlq_visible"] or 0 for queue in browser.dashboard_numbers()["sqs"])
 
     wait_for(dead_letters, TIMEOUT, "the failing job to reach the dead-letter queue")
-    failures = [e for e in browser.activity()["activity"] if e["kind"] == "failed"]
-    assert sorted(entry["attempt"] for entry in failures) == [1, 2, 3]
+    attempts = get_audit_store(demo.registry).attempts(job_id.group(1))
+    assert sorted(attempt.receive_count for attempt in attempts) == [1, 2, 3]
 
 
-def test_a_post_without_the_csrf_token_is_refused(browser: Browser) -> None:
+def test_a_post_without_the_csrf_token_is_refused(demo: DevStack, browser: Browser) -> None:
     """Enqueueing is a state change: without the session's token the answer is 400."""
     with pytest.raises(urllib.error.HTTPError) as refused:
         browser.post("/jobs/welcome", csrf_token="forged")
 
     assert refused.value.code == 400
-    assert browser.activity()["activity"] == []
+    assert get_audit_store(demo.registry).recent_jobs() == []
 
 
-def test_activity_text_is_escaped_in_the_page(demo: DevStack, browser: Browser) -> None:
-    """Job names and reasons come from messages: the page shows them as text, never markup."""
+def test_job_names_and_reasons_are_escaped_in_the_dashboard(
+    demo: DevStack, browser: Browser
+) -> None:
+    """Job names and reasons come from messages: the pages show them as text, never markup."""
     envelope = make_envelope("<script>alert(1)</script>")
     demo.registry.notify(JobRejected(envelope, demo.registry, None, 422, "<b>bad</b>"))
+    get_audit_store(demo.registry).flush()
 
-    page = browser.get("/live")
+    page = browser.get("/elasticjobs/jobs")
+    detail = browser.get(f"/elasticjobs/jobs/{envelope.job_id}")
 
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page
-    assert "&lt;b&gt;bad&lt;/b&gt;" in page
-    assert "<script>" not in page
-    assert "<b>" not in page
+    assert "&lt;b&gt;bad&lt;/b&gt;" in detail
+    assert "<script>alert" not in page + detail
+    assert "<b>bad" not in detail
