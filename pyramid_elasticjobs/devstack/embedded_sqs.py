@@ -55,6 +55,11 @@ class SerializedSQS:
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         request = _Request.parse(environ, body)
+        if request.action in _MOVE_TASK_ACTIONS:
+            # moto raises NotImplementedError (a 500 with a traceback on the console, which
+            # botocore retries): answer as SQS answers an action it does not know.
+            start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.0")])
+            return [_NO_MOVE_TASKS]
         deadline = time.monotonic() + request.wait_seconds
         body = request.without_wait()
         while True:
@@ -120,7 +125,8 @@ class _Request:
         self.document = document or {}
         self.is_json = is_json
         self.queue_url = str(self.document.get("QueueUrl", ""))
-        action = self.document.get("Action", "")
+        action = str(self.document.get("Action", ""))
+        self.action = action.rsplit(".", 1)[-1]  # "AmazonSQS.ReceiveMessage" -> "ReceiveMessage"
         self.is_receive = action in (RECEIVE_TARGET, "ReceiveMessage")
         try:
             wait = float(self.document.get("WaitTimeSeconds") or 0) if self.is_receive else 0.0
@@ -147,6 +153,17 @@ class _Request:
         if self.is_json:
             return json.dumps({**document, "WaitTimeSeconds": 0}).encode()
         return urlencode({**self.document, "WaitTimeSeconds": "0"}).encode()
+
+
+_MOVE_TASK_ACTIONS = frozenset(
+    {"StartMessageMoveTask", "ListMessageMoveTasks", "CancelMessageMoveTask"}
+)
+_NO_MOVE_TASKS = json.dumps(
+    {
+        "__type": "InvalidAction",
+        "message": "the embedded SQS of `elasticjobs dev` (moto) has no message move tasks",
+    }
+).encode()
 
 
 def _received_any(answer: bytes) -> bool:

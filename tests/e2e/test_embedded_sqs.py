@@ -10,6 +10,7 @@ from typing import Any
 
 import boto3
 import botocore.config
+import botocore.exceptions
 import pytest
 
 from pyramid_elasticjobs.devstack.embedded_sqs import EmbeddedSQS
@@ -111,3 +112,20 @@ def test_released_20_second_long_polls_return_at_once_with_no_messages() -> None
         answer = poll.result(timeout=RELEASE_PATIENCE)
     server.stop()
     assert answer.get("Messages", []) == []
+
+
+def test_move_task_actions_are_refused_as_unknown_actions_without_retries(
+    client: Any, queue_url: str
+) -> None:
+    """moto has no move tasks: one 400 InvalidAction (no retried 500s, no console traceback)."""
+    calls: list[str] = []
+    client.meta.events.register("before-send.sqs.*", lambda **_: calls.append("sent"))
+    arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    calls.clear()
+    with pytest.raises(botocore.exceptions.ClientError) as refused:
+        client.list_message_move_tasks(SourceArn=arn)
+    assert refused.value.response["Error"]["Code"] == "InvalidAction"
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    assert calls == ["sent"]
