@@ -115,17 +115,18 @@ def test_released_20_second_long_polls_return_at_once_with_no_messages() -> None
 
 
 def test_move_task_actions_are_refused_as_unknown_actions_without_retries(
-    client: Any, queue_url: str
+    embedded: EmbeddedSQS, queue_url: str
 ) -> None:
     """moto has no move tasks: one 400 InvalidAction (no retried 500s, no console traceback)."""
-    calls: list[str] = []
-    client.meta.events.register("before-send.sqs.*", lambda **_: calls.append("sent"))
+    retrying = botocore.config.Config(retries={"mode": "standard", "max_attempts": 3})
+    client = boto3.client("sqs", region_name=REGION, endpoint_url=embedded.url, config=retrying)
     arn = client.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])[
         "Attributes"
     ]["QueueArn"]
-    calls.clear()
+    calls: list[str] = []
+    client.meta.events.register("before-send.sqs.*", lambda **_: calls.append("sent"))
     with pytest.raises(botocore.exceptions.ClientError) as refused:
         client.list_message_move_tasks(SourceArn=arn)
     assert refused.value.response["Error"]["Code"] == "InvalidAction"
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
-    assert calls == ["sent"]
+    assert calls == ["sent"]  # a 500 would have been sent three times
