@@ -87,9 +87,11 @@ def test_wheel_contains_subpackages_and_marker(wheel: Path) -> None:
     ):
         assert expected in names, f"{expected} missing from {wheel.name}"
     assert not [name for name in names if name.startswith("elasticjobs_demo/")]
-    entry_points = zipfile.ZipFile(wheel).read(
-        next(n for n in names if n.endswith("entry_points.txt"))
-    ).decode()
+    entry_points = (
+        zipfile.ZipFile(wheel)
+        .read(next(n for n in names if n.endswith("entry_points.txt")))
+        .decode()
+    )
     assert "elasticjobs = pyramid_elasticjobs.cli:main" in entry_points
     assert "demo" not in entry_points
 
