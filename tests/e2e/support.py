@@ -205,7 +205,12 @@ class DevProcess:
         try:
             status = self.process.wait(patience)
         except subprocess.TimeoutExpired:
-            pytest.fail(f"elasticjobs dev still running {patience:.0f}s after the signal")
+            self.process.kill()
+            tail = "\n".join(self.stderr().splitlines()[-40:])
+            pytest.fail(
+                f"elasticjobs dev still running {patience:.0f}s after the signal; "
+                f"last lines of its output:\n{tail}"
+            )
         self._reader.join(TIMEOUT)
         return status
 
