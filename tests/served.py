@@ -312,7 +312,10 @@ def waitress_in_thread(app: WSGIApplication, **options: Any) -> Iterator[str]:
         yield f"http://{LOOPBACK}:{server.effective_port}"
     finally:
         # On the server's own thread: asyncore objects are not thread-safe.
-        server.trigger.pull_trigger(close_all)
+        try:
+            server.trigger.pull_trigger(close_all)
+        except OSError:  # the trigger is closed: the loop is ending, or has, on its own
+            close_all()
         thread.join()
         server.task_dispatcher.shutdown()
 

@@ -17,7 +17,7 @@ from pyramid_elasticjobs.devstack.hosts import ALLOW_HOST_OPTION, ALLOWED_HOSTS_
 from pyramid_elasticjobs.exceptions import ConfigurationError
 from pyramid_elasticjobs.runtime import get_runtime
 
-from .signals import run_until_signalled
+from .signals import run_until_signalled, wait_for_stop
 
 if TYPE_CHECKING:
     from pyramid_elasticjobs.devstack import DevStack
@@ -141,7 +141,7 @@ def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:
             1,
         )
     print(format_table(describe(stack, args.config_uri)), flush=True)
-    stop_requested.wait()
+    wait_for_stop(stop_requested)
     print("elasticjobs dev: stopping (running jobs may finish)...", flush=True)
     stack.stop()
     print("elasticjobs dev: stopped", flush=True)

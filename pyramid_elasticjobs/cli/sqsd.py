@@ -23,7 +23,7 @@ from pyramid_elasticjobs.daemon.options import (
 )
 from pyramid_elasticjobs.exceptions import ConfigurationError
 
-from .signals import run_until_signalled
+from .signals import run_until_signalled, wait_for_stop
 
 #: option -> (command-line metavar, help text); range, ini key and default are appended.
 _OPTIONS: dict[str, tuple[str, str]] = {
@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace, stop_requested: threading.Event) -> int:
         return _fail(str(error), 2)
     except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
         return _fail(f"cannot reach SQS: {error}; check --endpoint-url and --region", 1)
-    stop_requested.wait()
+    wait_for_stop(stop_requested)
     daemon.stop()
     return 0
 
